@@ -1,0 +1,55 @@
+"""The ``eggroll-snn`` command line: a thin shell over the library.
+
+Each subcommand lives in ``eggroll_snn.commands.<name>`` and exposes ``register(subparsers)``,
+which adds its parser and sets ``func`` to a handler ``(args) -> int``. Handlers import heavy
+libraries (JAX, matplotlib) inside themselves so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from eggroll_snn import __version__
+from eggroll_snn.errors import EggrollSNNError
+
+COMMAND_MODULES = ("data", "train", "evaluate", "plot", "bench", "compare", "export")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eggroll-snn",
+        description="Train spiking neural networks without gradients, using low-rank evolution strategies (EGGROLL).",
+    )
+    parser.add_argument("--version", action="version", version=f"eggroll-snn {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"eggroll_snn.commands.{name}")
+        except ModuleNotFoundError as error:
+            if error.name == f"eggroll_snn.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except EggrollSNNError as error:
+        print(f"eggroll-snn: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("eggroll-snn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

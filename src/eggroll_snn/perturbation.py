@@ -1,0 +1,80 @@
+"""Weight perturbations and the one linear map that applies them.
+
+This module is the only thing the network (``snn.py``) and the strategies share: a strategy
+produces, for each population member, a pytree shaped like the parameters whose leaves are
+perturbations, and the network applies them through :func:`perturbed_linear` and
+:func:`perturbed_vector`.
+
+A perturbation of a 2-D weight ``W`` (m x n) is one of
+
+* :class:`LowRank` ``(a, b, scale)`` with ``a`` (m, r), ``b`` (n, r): the perturbed map is
+  ``x W^T + scale * (x b) a^T``, i.e. ``W + scale * a b^T`` without ever forming the m x n
+  product (EGGROLL; ``scale = +-sigma / sqrt(r)``);
+* a dense array ``delta`` (m, n): the perturbed map is ``x (W + delta)^T`` (full-rank ES);
+* ``None``: no perturbation.
+
+A perturbation of a 1-D parameter is a dense array of the same shape (already scaled by sigma)
+or ``None``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Union
+
+import jax
+
+
+class LowRank(NamedTuple):
+    """Low-rank perturbation ``scale * a @ b.T`` of an (m, n) weight.
+
+    Attributes:
+      a: (m, r) factor.
+      b: (n, r) factor.
+      scale: scalar, ``+-sigma / sqrt(r)`` for EGGROLL (sign carries the antithetic pair).
+    """
+
+    a: jax.Array
+    b: jax.Array
+    scale: jax.Array
+
+
+Perturbation = Union[LowRank, jax.Array, None]
+
+
+def perturbed_linear(x: jax.Array, weight: jax.Array, perturbation: Perturbation = None) -> jax.Array:
+    """``x (W + E)^T`` for inputs ``x`` (..., n) and weight ``W`` (m, n); returns (..., m).
+
+    Under ``jax.vmap`` over members with ``x`` and ``weight`` shared, ``x @ W.T`` does not depend
+    on the mapped axis and is computed once for the whole population; only the rank-r term is
+    per member.
+    """
+    out = x @ weight.T
+    if perturbation is None:
+        return out
+    if isinstance(perturbation, LowRank):
+        return out + perturbation.scale * ((x @ perturbation.b) @ perturbation.a.T)
+    return out + x @ perturbation.T
+
+
+def perturbed_vector(value: jax.Array, perturbation: Perturbation = None) -> jax.Array:
+    """A 1-D parameter plus its dense perturbation (or unchanged for ``None``)."""
+    if perturbation is None:
+        return value
+    return value + perturbation
+
+
+def materialise(weight: jax.Array, perturbation: Perturbation) -> jax.Array:
+    """The perturbed weight ``W + E`` as a dense array (for tests and reference code only)."""
+    if perturbation is None:
+        return weight
+    if isinstance(perturbation, LowRank):
+        return weight + perturbation.scale * (perturbation.a @ perturbation.b.T)
+    return weight + perturbation
+
+
+def is_low_rank(node) -> bool:
+    """``jax.tree_util`` leaf predicate that keeps :class:`LowRank` nodes whole."""
+    return isinstance(node, LowRank)
+
+
+__all__ = ["LowRank", "Perturbation", "perturbed_linear", "perturbed_vector", "materialise", "is_low_rank"]
