@@ -42,7 +42,8 @@ def test_matches_tonic_reader(nmnist_small_root):
 
 def test_every_file_matches_md5sums_and_round_trips(nmnist_small_root):
     listed = _md5sums(nmnist_small_root)
-    on_disk = sorted(path.relative_to(nmnist_small_root).as_posix() for path in nmnist_small_root.glob("NMNIST/*/*/*.bin"))
+    paths = nmnist_small_root.glob("NMNIST/*/*/*.bin")
+    on_disk = sorted(path.relative_to(nmnist_small_root).as_posix() for path in paths)
     assert len(on_disk) == 900
     assert sorted(listed) == on_disk
     for name in on_disk:

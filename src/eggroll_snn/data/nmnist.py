@@ -119,7 +119,7 @@ class SplitFiles:
             try:
                 with self._zip_handle().open(self._member_name(entry)) as handle:
                     data = handle.read(MAX_RECORDING_BYTES + 1)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, EOFError, KeyError) as error:
+            except _ZIP_READ_ERRORS as error:
                 raise DataFormatError(
                     f"{source}: cannot read zip member ({error}); the archive is corrupt, download it again"
                 ) from error
@@ -166,6 +166,10 @@ class SplitFiles:
         if self._zip is not None and self._zip_pid == os.getpid():
             self._zip.close()
         self._zip = self._zip_pid = None
+
+
+# What zipfile raises for a corrupt or changed archive, an unsupported compression or a bad CRC.
+_ZIP_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, EOFError, KeyError)
 
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
