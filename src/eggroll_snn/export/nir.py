@@ -33,15 +33,17 @@ to zero instead.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import nir
 import numpy as np
 
 from eggroll_snn import __version__
-from eggroll_snn.errors import ConfigError, DataFormatError
+from eggroll_snn.errors import CheckpointError, ConfigError, DataFormatError
 from eggroll_snn.snn import MIN_THRESHOLD
 
 DISCRETISATION = "forward_euler"
@@ -380,3 +382,81 @@ def simulate_nir(graph: nir.NIRGraph, inputs: np.ndarray, dt: float | None = Non
         "spikes": {name: np.stack(trace, axis=1) for name, trace in spikes.items()},
         "membranes": {name: np.stack(trace, axis=1) for name, trace in membranes.items()},
     }
+
+
+def load_run_model(run_dir: str | Path) -> tuple[dict, Any, Any, dict]:
+    """Read the trained model of a run folder: ``model.npz`` + ``model.json`` (see :mod:`eggroll_snn.checkpoint`).
+
+    The training configuration comes from ``model.json``'s ``"config"`` entry (it is covered by
+    the same checksum as the arrays), else from the run's ``config.toml``.
+
+    Returns:
+      ``(params, network_config, train_config, model_metadata)``.
+
+    Raises:
+      CheckpointError: the run has no complete model (missing, corrupt or of another shape).
+      ConfigError: the stored configuration is invalid.
+    """
+    import jax
+
+    from eggroll_snn import checkpoint, config
+    from eggroll_snn.snn import init_params
+
+    run_dir = Path(run_dir)
+    json_path = run_dir / "model.json"
+    if not json_path.is_file():
+        raise CheckpointError(
+            f"{json_path}: no saved model in this run folder; train first (eggroll-snn train) or pass "
+            "the folder that holds model.npz and model.json"
+        )
+    model_metadata = checkpoint.verify(json_path)
+    if isinstance(model_metadata.get("config"), dict):
+        train_config = config.from_dict(model_metadata["config"])
+    elif (run_dir / "config.toml").is_file():
+        train_config = config.load(run_dir / "config.toml")
+    else:
+        raise CheckpointError(f"{json_path}: records no config and {run_dir / 'config.toml'} is missing")
+    network_config = train_config.network.network_config(train_config.data.input_size)
+    # Shapes only: the expected tree to check the file against, without drawing weights.
+    like = jax.eval_shape(lambda key: init_params(key, network_config), jax.random.key(0))
+    params = checkpoint.load_tree(json_path, like, model_metadata)
+    return params, network_config, train_config, model_metadata
+
+
+def export_run(run_dir: str | Path, path: str | Path, dt: float = 1e-3) -> nir.NIRGraph:
+    """Export a run folder's trained model to a NIR file (HDF5, written with ``nir.write``).
+
+    The graph is :func:`to_nir` of the model with the run's frame shape ``(T, P, H, W)``, its
+    frame settings (``data.*``) and the model's generation recorded in the metadata.
+
+    Args:
+      run_dir: a run folder holding ``model.npz`` and ``model.json``.
+      path: the ``.nir`` file to write (its folder must exist).
+      dt: seconds per time step (frame bin) for the continuous-time constants.
+
+    Returns:
+      The exported graph.
+
+    Warns:
+      SubtractionResetWarning: the model was trained with reset by subtraction.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ConfigError(f"NIR output {path}: the folder {path.parent} does not exist; create it or choose another path")
+    params, network_config, train_config, model_metadata = load_run_model(run_dir)
+    data = train_config.data
+    try:
+        frame_shape = data.frame_config().frame_shape()
+    except ConfigError:  # frames whose count T varies per recording: no fixed input shape
+        frame_shape = None
+    frame_settings = dataclasses.asdict(data.frame_config())
+    extra = {
+        "source_run": str(Path(run_dir).resolve()),
+        # None has no HDF5 form; an absent key means "unset".
+        "frame_config": {key: value for key, value in frame_settings.items() if value is not None},
+    }
+    if "generation" in model_metadata:
+        extra["generation"] = int(model_metadata["generation"])
+    graph = to_nir(params, network_config, dt=dt, frame_shape=frame_shape, metadata=extra)
+    nir.write(path, graph)
+    return graph
