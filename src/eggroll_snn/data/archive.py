@@ -178,7 +178,8 @@ def _stream_member(zip_file: zipfile.ZipFile, info: zipfile.ZipInfo, archive: st
                 break
             written += len(chunk)
             if written > info.file_size:
-                raise _refuse(archive, name, f"decompresses to more than the {info.file_size} bytes its header declares")
+                declared = info.file_size
+                raise _refuse(archive, name, f"decompresses to more than the {declared} bytes its header declares")
             if written > max_bytes:
                 raise _refuse(archive, name, f"decompresses to more than the cap of {max_bytes} bytes")
             yield chunk
@@ -239,9 +240,8 @@ def _plan(
                 raise _refuse(archive, info.filename, "appears twice")
             files.add(parts)
             if info.file_size > max_member_bytes:
-                raise _refuse(
-                    archive, info.filename, f"declares {info.file_size} bytes, over the cap of {max_member_bytes} (max_member_bytes)"
-                )
+                why = f"declares {info.file_size} bytes, over the cap of {max_member_bytes} (max_member_bytes)"
+                raise _refuse(archive, info.filename, why)
             declared_total += info.file_size
             if declared_total > max_total_bytes:
                 raise ArchiveError(
@@ -315,7 +315,9 @@ def safe_extract(
         plan = _plan(zip_file, archive, max_total_bytes, max_member_bytes, max_members)
         for top in sorted({parts[0] for _, parts in plan}):
             if (target / top).exists() or (target / top).is_symlink():
-                raise ArchiveError(f"{archive}: {target / top} already exists; remove it or extract into another folder")
+                raise ArchiveError(
+                    f"{archive}: {target / top} already exists; remove it or extract into another folder"
+                )
         target.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target))
         try:
