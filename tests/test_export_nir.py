@@ -280,7 +280,7 @@ def test_simulate_nir_refuses_what_it_cannot_run():
 
 
 def _fake_run(run_dir, reset: str) -> tuple[dict, NetworkConfig]:
-    """A run folder as the trainer leaves it: config.toml, model.npz + model.json."""
+    """A run folder as ``train.py`` leaves it: config.toml, model.npz + model.json (with the config)."""
     run_dir.mkdir()
     train_config = config.from_dict(
         {"data": {"num_time_bins": 8, "pool": 2}, "network": {"hidden_sizes": [32], "reset": reset, "init_gain": 2.0}}
@@ -288,7 +288,9 @@ def _fake_run(run_dir, reset: str) -> tuple[dict, NetworkConfig]:
     network_config = train_config.network.network_config(train_config.data.input_size)
     params = init_params(jax.random.key(4), network_config)
     config.dump(train_config, run_dir / "config.toml")
-    checkpoint.save_tree(run_dir / "model", params, {"generation": 3, "config": train_config.to_dict()})
+    checkpoint.save_tree(
+        run_dir / "model", params, {"config": train_config.to_dict(), "generation": 3, "validation_accuracy": 0.5}
+    )
     return params, network_config
 
 
@@ -302,6 +304,7 @@ def test_export_command_writes_a_nir_file_that_reproduces_the_model(real_inputs,
 
     graph = nir.read(out)
     assert int(graph.metadata["generation"]) == 3
+    assert float(graph.metadata["validation_accuracy"]) == 0.5
     assert list(graph.metadata["input_shape"]) == list(FRAME_SHAPE)
     assert int(graph.metadata["frame_config"]["num_time_bins"]) == 8
     reference = forward_with_state(params, real_inputs, network_config)
@@ -319,7 +322,7 @@ def test_export_command_warns_about_subtraction_and_fails_clearly(tmp_path, caps
     assert nir.read(tmp_path / "model.nir").metadata["trained_reset"] == "subtract"
 
     assert main(["export", str(tmp_path / "missing"), "--nir", str(tmp_path / "x.nir")]) == 1
-    assert "model.json: no saved model in this run folder" in capsys.readouterr().err
+    assert "model.json not found" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "run"), "--nir", str(tmp_path / "no" / "x.nir")]) == 1
     assert "does not exist" in capsys.readouterr().err
 

@@ -1,5 +1,5 @@
 """Export trained networks to neuromorphic formats (NIR), with an independent re-simulation."""
 
-from eggroll_snn.export.nir import SubtractionResetWarning, simulate_nir, to_nir
+from eggroll_snn.export.nir import SubtractionResetWarning, export_run, simulate_nir, to_nir
 
-__all__ = ["SubtractionResetWarning", "simulate_nir", "to_nir"]
+__all__ = ["SubtractionResetWarning", "export_run", "simulate_nir", "to_nir"]

@@ -14,7 +14,9 @@ with forward Euler over a step ``dt`` gives::
 Choosing ``tau = dt / (1 - beta)``, ``r = tau / dt`` and ``v_leak = 0`` turns this into the
 network's discrete update ``v[t] = beta v[t-1] + I[t]`` (see :mod:`eggroll_snn.snn`). This is
 the convention snnTorch's ``import_from_nir`` reads back (``beta = 1 - dt / tau``, input scale
-``r dt / tau = 1``). The exported graph is a chain::
+``r dt / tau = 1``; snnTorch 1.0 assumes ``dt = 1e-4`` s, so export with that ``dt`` for it, and
+it has no mapping for ``nir.LI``). A layer without leak (``beta = 1``, infinite ``tau``) becomes
+``nir.IF`` / ``nir.I`` (``dv/dt = r I``) with ``r = 1 / dt``. The exported graph is a chain::
 
     Input -> Affine -> LIF -> ... -> Affine -> LI -> Output
 
@@ -25,7 +27,8 @@ the reset mode and the input layout.
 
 NIR's LIF resets to ``v_reset``; a model trained with reset by subtraction (``v <- v - theta``)
 cannot be expressed, so exporting one warns (:class:`SubtractionResetWarning`) and exports reset
-to zero instead.
+to zero instead. The network fires at ``v >= theta`` and NIR at ``v > v_threshold``: the two
+differ only when a membrane lands exactly on the threshold. ``v_threshold`` is ``theta`` itself.
 
 :func:`simulate_nir` runs a NIR graph from NIR's own equations (numpy, float64), without using
 :mod:`eggroll_snn.snn`, so that agreement between the two is an independent check.
@@ -43,7 +46,8 @@ import nir
 import numpy as np
 
 from eggroll_snn import __version__
-from eggroll_snn.errors import CheckpointError, ConfigError, DataFormatError
+from eggroll_snn.errors import ConfigError, DataFormatError
+from eggroll_snn.evaluate import load_model
 from eggroll_snn.snn import MIN_THRESHOLD
 
 DISCRETISATION = "forward_euler"
@@ -158,14 +162,19 @@ def to_nir(
 
     Returns:
       A ``nir.NIRGraph``. Node names: ``input``, ``affine_1``, ``lif_1``, ..., ``affine_out``,
-      ``li_out``, ``output``. Neuron parameters are per-neuron float64 arrays:
-      ``tau = dt / (1 - beta)`` [s], ``r = tau / dt``, ``v_leak = 0``, ``v_threshold = theta``,
-      ``v_reset = 0``.
+      ``li_out``, ``output`` (``if_<n>`` / ``i_out`` for leak-free layers). Neuron parameters are
+      per-neuron float64 arrays: ``tau = dt / (1 - beta)`` [s], ``r = tau / dt``, ``v_leak = 0``,
+      ``v_threshold = theta``, ``v_reset = 0``; weights and biases stay float32.
+
+    Raises:
+      ConfigError: ``dt`` not a positive number, ``params`` not shaped as ``network_config``
+        says, ``frame_shape`` not matching the input size, or a layer mixing ``beta = 1`` with
+        ``beta < 1``.
 
     Warns:
       SubtractionResetWarning: the network resets by subtraction; the graph resets to zero.
     """
-    _check_dt(dt)
+    dt = _check_dt(dt)
     layers = _check_network(params, network_config)
     if network_config.reset == "subtract":
         warnings.warn(
@@ -342,8 +351,9 @@ def simulate_nir(graph: nir.NIRGraph, inputs: np.ndarray, dt: float | None = Non
         raise DataFormatError(f"inputs of shape {inputs.shape}: expected (B, T, {input_size}) for this NIR graph")
     batch, steps, _ = inputs.shape
 
-    neurons = {name: node for name, node in graph.nodes.items() if isinstance(node, NEURON_NODES)}
-    spiking = {name for name, node in neurons.items() if isinstance(node, (nir.LIF, nir.IF))}
+    # Results are listed in topological order (input side first), whatever the file's node order.
+    neurons = {name: graph.nodes[name] for name in order if isinstance(graph.nodes[name], NEURON_NODES)}
+    spiking = [name for name, node in neurons.items() if isinstance(node, (nir.LIF, nir.IF))]
     state = {name: np.zeros((batch, np.size(node.r))) for name, node in neurons.items()}
     membranes: dict[str, list[np.ndarray]] = {name: [] for name in neurons}
     spikes: dict[str, list[np.ndarray]] = {name: [] for name in spiking}
@@ -384,50 +394,13 @@ def simulate_nir(graph: nir.NIRGraph, inputs: np.ndarray, dt: float | None = Non
     }
 
 
-def load_run_model(run_dir: str | Path) -> tuple[dict, Any, Any, dict]:
-    """Read the trained model of a run folder: ``model.npz`` + ``model.json`` (see :mod:`eggroll_snn.checkpoint`).
-
-    The training configuration comes from ``model.json``'s ``"config"`` entry (it is covered by
-    the same checksum as the arrays), else from the run's ``config.toml``.
-
-    Returns:
-      ``(params, network_config, train_config, model_metadata)``.
-
-    Raises:
-      CheckpointError: the run has no complete model (missing, corrupt or of another shape).
-      ConfigError: the stored configuration is invalid.
-    """
-    import jax
-
-    from eggroll_snn import checkpoint, config
-    from eggroll_snn.snn import init_params
-
-    run_dir = Path(run_dir)
-    json_path = run_dir / "model.json"
-    if not json_path.is_file():
-        raise CheckpointError(
-            f"{json_path}: no saved model in this run folder; train first (eggroll-snn train) or pass "
-            "the folder that holds model.npz and model.json"
-        )
-    model_metadata = checkpoint.verify(json_path)
-    if isinstance(model_metadata.get("config"), dict):
-        train_config = config.from_dict(model_metadata["config"])
-    elif (run_dir / "config.toml").is_file():
-        train_config = config.load(run_dir / "config.toml")
-    else:
-        raise CheckpointError(f"{json_path}: records no config and {run_dir / 'config.toml'} is missing")
-    network_config = train_config.network.network_config(train_config.data.input_size)
-    # Shapes only: the expected tree to check the file against, without drawing weights.
-    like = jax.eval_shape(lambda key: init_params(key, network_config), jax.random.key(0))
-    params = checkpoint.load_tree(json_path, like, model_metadata)
-    return params, network_config, train_config, model_metadata
-
-
 def export_run(run_dir: str | Path, path: str | Path, dt: float = 1e-3) -> nir.NIRGraph:
     """Export a run folder's trained model to a NIR file (HDF5, written with ``nir.write``).
 
-    The graph is :func:`to_nir` of the model with the run's frame shape ``(T, P, H, W)``, its
-    frame settings (``data.*``) and the model's generation recorded in the metadata.
+    The model is read with :func:`eggroll_snn.evaluate.load_model` (``model.npz`` + ``model.json``,
+    checksummed, with the training config). The graph is :func:`to_nir` of it, with the run's
+    frame shape ``(T, P, H, W)``, frame settings, and the model's generation and validation
+    accuracy recorded in the metadata.
 
     Args:
       run_dir: a run folder holding ``model.npz`` and ``model.json``.
@@ -437,13 +410,18 @@ def export_run(run_dir: str | Path, path: str | Path, dt: float = 1e-3) -> nir.N
     Returns:
       The exported graph.
 
+    Raises:
+      CheckpointError: the run folder holds no complete, valid model.
+      ConfigError: a bad ``dt``, or the folder of ``path`` does not exist.
+
     Warns:
       SubtractionResetWarning: the model was trained with reset by subtraction.
     """
     path = Path(path)
     if not path.parent.is_dir():
         raise ConfigError(f"NIR output {path}: the folder {path.parent} does not exist; create it or choose another path")
-    params, network_config, train_config, model_metadata = load_run_model(run_dir)
+    params, train_config, model_metadata = load_model(run_dir)
+    network_config = train_config.network.network_config(train_config.data.input_size)
     data = train_config.data
     try:
         frame_shape = data.frame_config().frame_shape()
@@ -455,8 +433,9 @@ def export_run(run_dir: str | Path, path: str | Path, dt: float = 1e-3) -> nir.N
         # None has no HDF5 form; an absent key means "unset".
         "frame_config": {key: value for key, value in frame_settings.items() if value is not None},
     }
-    if "generation" in model_metadata:
-        extra["generation"] = int(model_metadata["generation"])
+    for key in ("generation", "validation_accuracy"):
+        if isinstance(model_metadata.get(key), (int, float)):
+            extra[key] = model_metadata[key]
     graph = to_nir(params, network_config, dt=dt, frame_shape=frame_shape, metadata=extra)
     nir.write(path, graph)
     return graph
