@@ -1,0 +1,206 @@
+"""The trainer on a few real recordings: run folder contents, exact resume, NaN fitness, data split."""
+
+from __future__ import annotations
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eggroll_snn import checkpoint, train as train_module
+from eggroll_snn.config import TrainConfig, apply_overrides, load
+from eggroll_snn.errors import CheckpointError, ConfigError, DataFormatError, TrainingError
+from eggroll_snn.evaluate import evaluate_run, load_model
+from eggroll_snn.train import TIMING_FIELDS, chunk_length, read_metrics, stratified_split, train
+
+
+def tiny_config(root, **changes) -> TrainConfig:
+    """17 x 17 frames, 4 bins, 16 hidden neurons, 16 members: about 10 ms per generation."""
+    options = {
+        "data.root": str(root),
+        "data.num_time_bins": 4,
+        "data.pool": 2,
+        "network.hidden_sizes": [16],
+        "strategy.population_size": 16,
+        "strategy.rank": 2,
+        "strategy.sigma": 0.05,
+        "strategy.learning_rate": 0.02,
+        "train.generations": 20,
+        "train.batch_size": 32,
+        "train.eval_every": 10,
+        "train.checkpoint_every": 5,
+        "train.generations_per_call": 5,
+        "train.eval_batch_size": 128,
+    }
+    options.update(changes)
+    return apply_overrides(TrainConfig(), options)
+
+
+def _without_timing(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in record.items() if k not in TIMING_FIELDS} for record in records]
+
+
+def _params_equal(a, b) -> bool:
+    import jax
+
+    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+
+
+@pytest.fixture(scope="module")
+def finished_run(nmnist_small_root, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "full"
+    config = tiny_config(nmnist_small_root)
+    result = train(config, run_dir, progress=False)
+    return config, run_dir, result
+
+
+def test_run_folder_holds_config_metrics_checkpoints_model_and_summary(finished_run):
+    config, run_dir, result = finished_run
+    assert load(run_dir / "config.toml") == config
+    records = read_metrics(run_dir)
+    assert [r["generation"] for r in records] == list(range(1, 21))
+    for record in records:
+        assert set(train_module.METRIC_FIELDS) <= set(record)
+        assert record["train_loss"] == pytest.approx(-record["fitness_mean"], rel=1e-6)
+        assert record["fitness_max"] >= record["fitness_mean"]
+    evaluated = [r["generation"] for r in records if "validation_accuracy" in r]
+    assert evaluated == [10, 20]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        f"gen-{g:08d}.{suffix}" for g in (10, 15, 20) for suffix in ("json", "npz")
+    ]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["test_count"] == 100 and summary["generations"] == 20
+    # the saved model is the best-validation one and scores what the summary says
+    best = max((r for r in records if "validation_accuracy" in r), key=lambda r: r["validation_accuracy"])
+    assert summary["best_generation"] == result.best_generation == best["generation"]
+    assert summary["best_validation_accuracy"] == pytest.approx(best["validation_accuracy"])
+    report = evaluate_run(run_dir)
+    assert report["count"] == 100
+    assert report["accuracy"] == pytest.approx(summary["test_accuracy"])
+    assert sum(map(sum, report["confusion"])) == 100
+    params, _, metadata = load_model(run_dir)
+    assert metadata["generation"] == result.best_generation
+    assert _params_equal(params, result.params)
+
+
+def test_fitness_improves_on_real_recordings(finished_run):
+    records = read_metrics(finished_run[1])
+    first = np.mean([r["train_loss"] for r in records[:5]])
+    last = np.mean([r["train_loss"] for r in records[-5:]])
+    assert last < first - 0.05
+
+
+def test_resume_after_interrupt_is_bit_identical(finished_run, nmnist_small_root, tmp_path, monkeypatch):
+    config, full_dir, full = finished_run
+    run_dir = tmp_path / "interrupted"
+    original_update = train_module._Progress.update
+
+    def interrupt_at_15(self, generation, *args):
+        original_update(self, generation, *args)
+        if generation == 15:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module._Progress, "update", interrupt_at_15)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, run_dir, progress=False)
+    monkeypatch.setattr(train_module._Progress, "update", original_update)
+    assert checkpoint.latest_valid_checkpoint(run_dir / "checkpoints").generation == 15
+    # what a kill -9 leaves behind: lines after the checkpoint and a torn last line
+    with open(run_dir / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps({"generation": 16, "fitness_mean": 0.0}) + "\n" + '{"generation": 1')
+    result = train(config, run_dir, resume=True, progress=False)
+    assert _without_timing(read_metrics(run_dir)) == _without_timing(read_metrics(full_dir))
+    assert _params_equal(result.params, full.params)
+    final = checkpoint.latest_valid_checkpoint(run_dir / "checkpoints")
+    reference = checkpoint.latest_valid_checkpoint(full_dir / "checkpoints")
+    assert final.metadata["npz_sha256"] == reference.metadata["npz_sha256"]
+    assert result.test_accuracy == full.test_accuracy
+
+
+def test_resume_with_another_config_is_refused(finished_run):
+    config, run_dir, _ = finished_run
+    with pytest.raises(CheckpointError, match="train.seed"):
+        train(apply_overrides(config, {"train.seed": 1}), run_dir, resume=True, progress=False)
+
+
+def test_new_run_into_an_existing_run_folder_is_refused(finished_run):
+    config, run_dir, _ = finished_run
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        train(config, run_dir, progress=False)
+
+
+def test_nan_in_some_members_ranks_them_worst_and_training_goes_on(nmnist_small_root, tmp_path, monkeypatch):
+    original = train_module.member_losses
+
+    def first_member_nan(logits, labels):
+        losses, accuracies = original(logits, labels)
+        return losses.at[0].set(jnp.nan), accuracies
+
+    monkeypatch.setattr(train_module, "member_losses", first_member_nan)
+    train(tiny_config(nmnist_small_root, **{"train.generations": 5}), tmp_path / "run", progress=False)
+    records = read_metrics(tmp_path / "run")
+    assert len(records) == 5
+    assert all(r["invalid_fitness"] == 1 and np.isfinite(r["fitness_mean"]) for r in records)
+
+
+def test_all_nan_generation_stops_with_training_error_and_keeps_last_checkpoint(nmnist_small_root, tmp_path, monkeypatch):
+    config = tiny_config(nmnist_small_root, **{"train.generations": 10})
+    run_dir = tmp_path / "run"
+    train(config, run_dir, progress=False)
+    before = checkpoint.latest_valid_checkpoint(run_dir / "checkpoints")
+    monkeypatch.setattr(
+        train_module, "member_losses", lambda logits, labels: (jnp.full(logits.shape[0], jnp.nan), jnp.zeros(logits.shape[0]))
+    )
+    longer = apply_overrides(config, {"train.generations": 20})
+    with pytest.raises(TrainingError, match=r"generation 11.*gen-00000010\.json.*sigma"):
+        train(longer, run_dir, resume=True, progress=False)
+    after = checkpoint.latest_valid_checkpoint(run_dir / "checkpoints")
+    assert after.generation == 10 and after.metadata["npz_sha256"] == before.metadata["npz_sha256"]
+    assert [r["generation"] for r in read_metrics(run_dir)] == list(range(1, 11))
+
+
+def test_generation_step_compiles_at_most_twice(nmnist_small_root, tmp_path, monkeypatch):
+    lengths = []
+    original = train_module._compile_chunk
+
+    def counting(step, state, frames, labels, length):
+        lengths.append(length)
+        return original(step, state, frames, labels, length)
+
+    monkeypatch.setattr(train_module, "_compile_chunk", counting)
+    train(tiny_config(nmnist_small_root, **{"train.generations": 13}), tmp_path / "run", progress=False)
+    assert lengths == [5, 3]  # chunks 5, 5, 3: one compilation per length, none per generation
+    assert len(read_metrics(tmp_path / "run")) == 13
+
+
+def test_chunk_length_divides_eval_and_checkpoint_cadence():
+    train_section = apply_overrides(
+        TrainConfig(), {"train.generations_per_call": 8, "train.eval_every": 12, "train.checkpoint_every": 20}
+    ).train
+    assert chunk_length(train_section) == 4
+
+
+def test_stratified_split_is_seeded_disjoint_and_per_class():
+    labels = np.repeat(np.arange(10), [20, 30, 10, 10, 10, 10, 10, 10, 10, 1])
+    train_index, validation_index = stratified_split(labels, 0.1, seed=3)
+    assert np.intersect1d(train_index, validation_index).size == 0
+    assert np.union1d(train_index, validation_index).size == len(labels)
+    counts = np.bincount(labels[validation_index], minlength=10)
+    assert counts.tolist() == [2, 3, 1, 1, 1, 1, 1, 1, 1, 0]
+    again, _ = stratified_split(labels, 0.1, seed=3)
+    other, _ = stratified_split(labels, 0.1, seed=4)
+    assert np.array_equal(train_index, again) and not np.array_equal(train_index, other)
+
+
+def test_split_without_any_class_of_two_is_refused():
+    with pytest.raises(ConfigError, match="data.validation_fraction"):
+        stratified_split(np.arange(5), 0.2, seed=0)
+
+
+def test_bad_data_root_names_the_folder_and_leaves_no_run(tmp_path):
+    (tmp_path / "empty").mkdir()
+    config = apply_overrides(TrainConfig(), {"data.root": str(tmp_path / "empty")})
+    with pytest.raises(DataFormatError, match="empty"):
+        train(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
