@@ -1,0 +1,38 @@
+"""``eggroll-snn evaluate RUN_DIR``: accuracy, per-class accuracy and confusion matrix of a run's model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a run's selected model on a data split",
+        description="Evaluate the best-validation model of a run folder (model.npz) on a split of the data.",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by eggroll-snn train")
+    parser.add_argument("--data", metavar="ROOT", help="data root (default: the one the run was trained on)")
+    parser.add_argument("--split", choices=("test", "train"), default="test", help="split to score (default: test)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (accuracy, count, per_class, confusion, ...)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from eggroll_snn.evaluate import evaluate_run
+
+    report = evaluate_run(args.run_dir, data_root=args.data, split=args.split)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{report['split']} accuracy {report['accuracy']:.4f} ({report['correct']}/{report['count']}), loss {report['loss']:.4f}")
+    print("class  count  accuracy")
+    for label, accuracy in report["per_class"].items():
+        shown = "-" if accuracy is None else f"{accuracy:.4f}"
+        print(f"{label:>5}  {report['per_class_count'][label]:>5}  {shown:>8}")
+    print("confusion matrix (rows: true class, columns: predicted class)")
+    print("      " + " ".join(f"{c:>5}" for c in range(len(report["confusion"]))))
+    for label, row in enumerate(report["confusion"]):
+        print(f"{label:>5} " + " ".join(f"{count:>5}" for count in row))
+    return 0

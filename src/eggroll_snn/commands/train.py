@@ -1,0 +1,75 @@
+"""``eggroll-snn train``: train a spiking network with EGGROLL (or full-rank ES) into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+
+#: Command-line flags that set a config option: (flag, metavar, option, type, help).
+OPTION_FLAGS = (
+    ("--data", "ROOT", "data.root", str, "N-MNIST root (NMNIST/Train/<digit>/*.bin or the official zips); default: built-in simulated N-MNIST"),
+    ("--method", "NAME", "strategy.method", str, "evolution strategy: eggroll or full_rank"),
+    ("--rank", "R", "strategy.rank", int, "rank r of EGGROLL's perturbations"),
+    ("--population-size", "N", "strategy.population_size", int, "members per generation (even)"),
+    ("--sigma", "SIGMA", "strategy.sigma", float, "noise scale"),
+    ("--learning-rate", "LR", "strategy.learning_rate", float, "optimiser step size"),
+    ("--generations", "G", "train.generations", int, "number of generations"),
+    ("--batch-size", "B", "train.batch_size", int, "recordings per generation's minibatch"),
+    ("--time-bins", "T", "data.num_time_bins", int, "time bins T per recording"),
+    ("--seed", "SEED", "train.seed", int, "seed of every random draw of the run"),
+)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a spiking network without gradients",
+        description=(
+            "Train a LIF spiking network on N-MNIST frames with an evolution strategy. With no options it "
+            "trains on the built-in simulated N-MNIST with the defaults of configs/default.toml and writes "
+            "runs/<timestamp>-<method>/."
+        ),
+    )
+    parser.add_argument("--config", metavar="FILE", help="TOML config file (see configs/default.toml)")
+    for flag, metavar, option, kind, text in OPTION_FLAGS:
+        parser.add_argument(flag, metavar=metavar, type=kind, default=None, help=f"{text} ({option})")
+    parser.add_argument(
+        "--hidden", type=int, nargs="+", metavar="N", help="hidden layer sizes, e.g. --hidden 128 64 (network.hidden_sizes)"
+    )
+    parser.add_argument("--out", metavar="DIR", help="run folder (default: runs/<timestamp>-<method>)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest valid checkpoint")
+    parser.add_argument(
+        "--set", dest="assignments", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="set any config option, e.g. --set strategy.sigma=0.03 (repeatable)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    """``{"section.key": value}`` from the option flags and ``--set`` assignments (later wins)."""
+    from eggroll_snn.config import parse_assignment
+
+    overrides = {option: getattr(args, flag[2:].replace("-", "_")) for flag, _, option, _, _ in OPTION_FLAGS}
+    overrides = {option: value for option, value in overrides.items() if value is not None}
+    if args.hidden is not None:
+        overrides["network.hidden_sizes"] = args.hidden
+    overrides.update(parse_assignment(text) for text in args.assignments)
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    from eggroll_snn.train import resolve_run, train
+
+    config, run_dir, resume = resolve_run(args.config, overrides_from_args(args), args.out, args.resume)
+    print(f"run folder: {run_dir}")
+    try:
+        result = train(config, run_dir, resume=resume, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"interrupted: a checkpoint was written; continue with: eggroll-snn train --resume {run_dir}")
+        return 130
+    print(
+        f"test accuracy {result.test_accuracy:.4f} on {result.test_count} recordings (model of generation "
+        f"{result.best_generation}, validation accuracy {result.best_validation_accuracy:.4f}); "
+        f"{result.generations} generations in {result.wall_time_s:.1f} s"
+    )
+    return 0
