@@ -84,7 +84,9 @@ class SplitFiles:
 
     def subset(self, entries, skipped) -> SplitFiles:
         """The same split restricted to ``entries``, with ``skipped`` as its skip list."""
-        return SplitFiles(self.split, self.kind, self.location, entries, skipped, self._members)
+        entries = tuple(entries)
+        members = {entry.name: self._members[entry.name] for entry in entries} if self._members else None
+        return SplitFiles(self.split, self.kind, self.location, entries, skipped, members)
 
     def __getstate__(self):
         state = self.__dict__.copy()
