@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         write_split(args.subset, work / "data", args.count)
         print(f"wrote {args.count} recordings to {work / 'data'} in {time.perf_counter() - start:.1f} s")
-        for workers in args.workers:
-            cache_dir = work / f"cache-{workers}"
+        for run, workers in enumerate(args.workers):
+            cache_dir = work / f"cache-{run}"  # a fresh cache for every run
             start = time.perf_counter()
             frames, labels = load_split_frames(work / "data", "train", config, cache_dir=cache_dir, workers=workers)
             seconds = time.perf_counter() - start

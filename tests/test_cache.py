@@ -163,3 +163,15 @@ def test_progress_bar_and_bad_workers(tmp_path, nmnist_small_root, capsys):
     assert "100/100" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="workers"):
         load_split_frames(nmnist_small_root, "test", FrameConfig(), cache_dir=tmp_path, workers=0)
+
+
+def test_no_decodable_recording_and_wrong_config_type(tmp_path, nmnist_small_root):
+    only = sorted((nmnist_small_root / "NMNIST/Test/2").glob("*.bin"))[0]
+    victim = tmp_path / "data" / "Test" / "2" / only.name
+    victim.parent.mkdir(parents=True)
+    shutil.copyfile(only, victim)
+    _put_first_event_off_the_sensor(victim)
+    with pytest.raises(DataFormatError, match="none of the 1 test recordings decodes"):
+        load_split_frames(tmp_path / "data", "test", FrameConfig(), cache_dir=tmp_path / "cache", skip_bad=True)
+    with pytest.raises(ConfigError, match="frame_config"):
+        load_split_frames(nmnist_small_root, "test", {"pool": 2}, cache_dir=tmp_path / "cache")

@@ -65,7 +65,7 @@ def load_split_frames(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = False,
     skip_bad: bool = False,
-    workers: int = 2,
+    workers: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """All frames of a split, from the cache or preprocessed into it.
 
@@ -77,8 +77,10 @@ def load_split_frames(
       progress: show a progress bar while preprocessing.
       skip_bad: leave out bad recordings (each one is reported in a warning and listed in the
         cache's JSON file) instead of raising.
-      workers: processes for preprocessing; more than one is used only for splits of at least
-        5,000 recordings.
+      workers: processes for preprocessing, used only for splits of at least 5,000 recordings.
+        One process preprocesses 60,000 recordings in about 15 s; a second one did not pay on a
+        busy 2-core machine (``benchmarks/preprocess.py``), and worker processes are started with
+        "spawn", which re-imports the calling script (it needs an ``if __name__ == "__main__"`` guard).
 
     Returns:
       ``(frames, labels)``: a read-only memory map ``(N, T, P, H', W')`` uint8 (``frames[i, k, p, y, x]``)
@@ -88,6 +90,8 @@ def load_split_frames(
       ConfigError: the frame configuration gives recordings different numbers of frames.
       DataFormatError: a bad recording (unless ``skip_bad``), naming the file.
     """
+    if not isinstance(frame_config, FrameConfig):
+        raise ConfigError(f"frame_config: expected a FrameConfig, got {type(frame_config).__name__}")
     frame_shape = frame_config.frame_shape()
     _check_workers(workers)
     files = scan_split(root, split, skip_bad=skip_bad)
@@ -187,6 +191,8 @@ def _build(files, config, frame_shape, stem, progress, skip_bad, workers) -> Non
         labels = np.array([entry.label for entry in files.entries], dtype=np.int64)
         if failed:
             keep = np.setdiff1d(np.arange(count), [index for index, _, _ in failed])
+            if len(keep) == 0:
+                raise DataFormatError(f"{files.location}: none of the {count} {files.split} recordings decodes")
             _compact(temp_frames, temp_compact, keep)
             os.replace(temp_compact, temp_frames)
             labels = labels[keep]
