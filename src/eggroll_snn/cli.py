@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     except EggrollSNNError as error:
         print(f"eggroll-snn: error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # Output piped into e.g. `head`, which closed early: not an error of ours.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("eggroll-snn: interrupted", file=sys.stderr)
         return 130
