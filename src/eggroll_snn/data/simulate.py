@@ -274,11 +274,19 @@ def _shifted(canvas: np.ndarray, dx: float, dy: float, margin: int) -> np.ndarra
 
 
 def _check_images(images: np.ndarray, source: str = "images") -> np.ndarray:
+    """``(B, 28, 28)`` (or one ``(28, 28)``) intensities 0..255 as a ``(B, 28, 28)`` array."""
     images = np.asarray(images)
     if images.ndim == 2:
         images = images[None]
-    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise DataFormatError(f"{source}: expected 28x28 images, got an array of shape {images.shape}")
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or images.dtype.kind not in "uif":
+        raise DataFormatError(
+            f"{source}: expected numeric 28x28 images, got an array of {images.dtype} and shape {images.shape}"
+        )
+    if images.size and not (images.min() >= 0 and images.max() <= 255):
+        raise DataFormatError(f"{source}: intensities must lie in 0..255 (MNIST convention, 255 = stroke)")
+    if images.dtype.kind == "f" and 0 < images.max() <= 1:
+        # Almost surely scaled to 0..1: it would simulate as a faint grey digit with few events.
+        raise DataFormatError(f"{source}: intensities look scaled to 0..1; multiply by 255 (0..255 expected)")
     return images
 
 
@@ -625,8 +633,11 @@ def simulate_dataset(
     splits = np.empty(len(labels), dtype=object)
     splits[train], splits[test] = "Train", "Test"
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".NMNIST-partial-", dir=out_dir))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".NMNIST-partial-", dir=out_dir))
+    except OSError as error:
+        raise ConfigError(f"{out_dir}: cannot create the output folder ({error.strerror or error})") from error
     try:
         for split in ("Train", "Test"):
             (staging / split).mkdir()
