@@ -1,0 +1,56 @@
+"""Evolution strategies that maximise fitness: a registry selected by name.
+
+``STRATEGIES = {"eggroll": EggrollStrategy, "full_rank": FullRankStrategy}``; build one with
+:func:`make_strategy`. Each strategy is a frozen dataclass of static options with pure
+``init(key, params)``, ``ask(state)`` and ``tell(state, fitness)`` (see :mod:`.base`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from eggroll_snn.errors import ConfigError
+from eggroll_snn.strategies.base import (
+    EvolutionStrategy,
+    StrategyConfig,
+    StrategyState,
+    raise_if_all_fitness_nan,
+)
+from eggroll_snn.strategies.eggroll import EggrollStrategy
+from eggroll_snn.strategies.full_rank import FullRankStrategy
+
+STRATEGIES: dict[str, type[EvolutionStrategy]] = {
+    "eggroll": EggrollStrategy,
+    "full_rank": FullRankStrategy,
+}
+
+
+def make_strategy(name: str, **config) -> EvolutionStrategy:
+    """The strategy registered as ``name`` with options ``config``.
+
+    Raises:
+      ConfigError: unknown ``name`` (the ``method`` option), an option the strategy does not have
+        (e.g. ``rank`` for ``full_rank``), or an invalid option value.
+    """
+    if name not in STRATEGIES:
+        raise ConfigError(f"method={name!r} is not a known strategy; choose one of: {', '.join(STRATEGIES)}")
+    strategy_class = STRATEGIES[name]
+    known = {field.name for field in dataclasses.fields(strategy_class)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ConfigError(
+            f"option {unknown[0]!r} does not apply to method={name!r}; its options are: {', '.join(sorted(known))}"
+        )
+    return strategy_class(**config)
+
+
+__all__ = [
+    "STRATEGIES",
+    "make_strategy",
+    "EvolutionStrategy",
+    "StrategyConfig",
+    "StrategyState",
+    "EggrollStrategy",
+    "FullRankStrategy",
+    "raise_if_all_fitness_nan",
+]

@@ -1,0 +1,310 @@
+"""What every evolution strategy here shares: config, state, and the ask/tell plumbing.
+
+We **maximise** fitness. One generation is::
+
+    perturbations = strategy.ask(state)                 # sigma * E_i for members i = 1..N
+    fitness = f(params + sigma * E_i)  for each i        # (N,), higher is better
+    state, info = strategy.tell(state, fitness)
+
+``tell`` shapes the fitness (``f~``) and estimates the ascent direction of the Gaussian-smoothed
+fitness (OpenAI-ES)::
+
+    g = 1 / (N sigma) * sum_i f~_i E_i
+
+where ``E_i`` is member ``i``'s *unit-scale* noise direction (``epsilon_i`` for dense noise,
+``+-A_k B_k^T / sqrt(r)`` for EGGROLL) and member ``i`` was evaluated at ``params + sigma E_i``.
+Optax minimises, so ``-g`` goes to the optimiser as its "gradient" and the update climbs the
+fitness.
+
+Subclasses only say how a 2-D weight is perturbed (:meth:`EvolutionStrategy._weight_perturbations`)
+and how ``sum_k w_k E_k`` is formed for it (:meth:`EvolutionStrategy._weight_direction`); every
+other parameter (biases, learned leaks, thresholds) gets dense Gaussian noise here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from eggroll_snn.errors import ConfigError, TrainingError
+from eggroll_snn.strategies import noise
+from eggroll_snn.strategies.shaping import SHAPINGS
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "linear", "cosine")
+
+
+class StrategyState(NamedTuple):
+    """Everything that changes between generations (a pytree; checkpoint it whole).
+
+    Attributes:
+      params: the current mean parameters (the pytree given to ``init``).
+      opt_state: the optax optimiser state.
+      key: the run's PRNG key as given to ``init`` (constant: fresh noise each generation comes
+        from folding in ``generation``; serialise with ``jax.random.key_data`` if it is typed).
+      generation: int32 scalar, generations told so far.
+    """
+
+    params: Any
+    opt_state: Any
+    key: jax.Array
+    generation: jax.Array
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """Static options shared by every strategy (validated on construction, hashable).
+
+    Attributes:
+      population_size: members N per generation; even when ``antithetic``.
+      sigma: noise scale (> 0): member ``i`` is evaluated at ``params + sigma * E_i``.
+      learning_rate: optimiser step size (> 0).
+      optimizer: ``"adam"`` (default) or ``"sgd"``.
+      weight_decay: decoupled decay of the 2-D weights per step, as a fraction of
+        ``learning_rate`` (AdamW convention); 0 disables it.
+      fitness_shaping: ``"centered_rank"`` (default) or ``"zscore"``.
+      antithetic: evaluate each noise draw with both signs (members 2k, 2k+1).
+      sigma_schedule, learning_rate_schedule: ``"constant"``, ``"linear"`` or ``"cosine"`` decay
+        from the initial value to ``*_final_fraction`` of it over ``total_generations``.
+      sigma_final_fraction, learning_rate_final_fraction: end value / start value, in [0, 1].
+      total_generations: length of a decaying schedule (required for non-constant schedules).
+    """
+
+    population_size: int = 256
+    sigma: float = 0.02
+    learning_rate: float = 0.003
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    fitness_shaping: str = "centered_rank"
+    antithetic: bool = True
+    sigma_schedule: str = "constant"
+    sigma_final_fraction: float = 0.1
+    learning_rate_schedule: str = "constant"
+    learning_rate_final_fraction: float = 0.1
+    total_generations: int | None = None
+
+    def __post_init__(self):
+        size = self.population_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+            raise ConfigError(f"population_size={size!r} must be an integer >= 2")
+        if self.antithetic and size % 2:
+            raise ConfigError(
+                f"population_size={size} is odd, but antithetic=True evaluates members in +/- pairs "
+                "(2k, 2k+1); use an even population_size or antithetic=False"
+            )
+        for name in ("sigma", "learning_rate"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise ConfigError(f"{name}={value!r} must be a finite number > 0")
+        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
+            raise ConfigError(f"weight_decay={self.weight_decay!r} must be a number >= 0")
+        _require_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _require_choice("fitness_shaping", self.fitness_shaping, tuple(SHAPINGS))
+        for prefix in ("sigma", "learning_rate"):
+            schedule = getattr(self, f"{prefix}_schedule")
+            _require_choice(f"{prefix}_schedule", schedule, SCHEDULES)
+            fraction = getattr(self, f"{prefix}_final_fraction")
+            if not 0.0 <= fraction <= 1.0:
+                raise ConfigError(f"{prefix}_final_fraction={fraction!r} must lie in [0, 1]")
+            if schedule != "constant" and (
+                isinstance(self.total_generations, bool)
+                or not isinstance(self.total_generations, int)
+                or self.total_generations < 1
+            ):
+                raise ConfigError(
+                    f"{prefix}_schedule={schedule!r} decays over total_generations, which is "
+                    f"{self.total_generations!r}; set total_generations to a positive integer"
+                )
+
+    # -- schedules and optimiser -------------------------------------------------------------
+    def _schedule(self, prefix: str) -> optax.Schedule:
+        start = float(getattr(self, prefix))
+        kind = getattr(self, f"{prefix}_schedule")
+        end_fraction = float(getattr(self, f"{prefix}_final_fraction"))
+        if kind == "constant":
+            return optax.constant_schedule(start)
+        if kind == "linear":
+            return optax.linear_schedule(start, start * end_fraction, self.total_generations)
+        return optax.cosine_decay_schedule(start, self.total_generations, alpha=end_fraction)
+
+    def sigma_at(self, generation) -> jax.Array:
+        """The noise scale used in ``generation`` (a scalar; ``generation`` may be traced)."""
+        return jnp.asarray(self._schedule("sigma")(generation), jnp.float32)
+
+    def learning_rate_at(self, generation) -> jax.Array:
+        """The learning rate used in ``generation``."""
+        return jnp.asarray(self._schedule("learning_rate")(generation), jnp.float32)
+
+    def optimizer_transform(self) -> optax.GradientTransformation:
+        """The optax transform that receives ``-g`` (a descent convention) each generation."""
+        learning_rate = self._schedule("learning_rate")
+        # Decay only weight matrices: pulling leaks or thresholds towards 0 would change the neuron model.
+        matrices = lambda params: jax.tree_util.tree_map(lambda leaf: leaf.ndim >= 2, params)  # noqa: E731
+        if self.optimizer == "adam":
+            return optax.adamw(learning_rate, weight_decay=self.weight_decay, mask=matrices)
+        decay = optax.add_decayed_weights(self.weight_decay, mask=matrices)
+        return optax.chain(decay, optax.sgd(learning_rate))
+
+
+def _require_choice(name: str, value, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not one of: {', '.join(allowed)}")
+
+
+def _leaf_names(params) -> list[str]:
+    return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+
+
+class EvolutionStrategy(StrategyConfig):
+    """ask/tell for antithetic Gaussian ES; subclasses choose the noise of 2-D weights.
+
+    Subclasses are frozen dataclasses; their instances hold only static configuration and can be
+    closed over by (or passed statically to) ``jax.jit``.
+    """
+
+    name: ClassVar[str] = "base"
+
+    # -- hooks ------------------------------------------------------------------------------
+    def _check_params(self, params) -> None:
+        """Raise ConfigError when ``params`` do not suit this strategy (called by ``init``)."""
+
+    def _weight_perturbations(self, keys: jax.Array, shape: tuple[int, int], member_scales: jax.Array):
+        """Per-member perturbations of an (m, n) weight: ``member_scales[i] * E_{pair(i)}``.
+
+        Args:
+          keys: ``(K,)`` keys of the noise pairs of this weight.
+          shape: ``(m, n)``.
+          member_scales: ``(N,)`` ``+-sigma`` per member.
+        """
+        raise NotImplementedError
+
+    def _weight_direction(self, keys: jax.Array, shape: tuple[int, int], pair_weights: jax.Array) -> jax.Array:
+        """``sum_k pair_weights[k] E_k`` as one (m, n) array, from the pair keys (K,)."""
+        raise NotImplementedError
+
+    # -- shared plumbing --------------------------------------------------------------------
+    def init(self, key: jax.Array, params) -> StrategyState:
+        """The state of generation 0 around ``params`` (raises ConfigError for unsuitable shapes)."""
+        self._check_params(params)
+        return StrategyState(
+            params=params,
+            opt_state=self.optimizer_transform().init(params),
+            key=key,
+            generation=jnp.zeros((), jnp.int32),
+        )
+
+    def _pair_keys(self, state: StrategyState, param_index: int) -> jax.Array:
+        pairs = noise.num_pairs(self.population_size, self.antithetic)
+        return noise.pair_keys(state.key, state.generation, pairs, param_index)
+
+    def ask(self, state: StrategyState):
+        """Perturbations ``sigma * E_i`` of every member: ``params``' structure, leading axis N.
+
+        2-D weights get the subclass's perturbation type, other leaves dense ``(N, *shape)`` arrays.
+        """
+        sigma = self.sigma_at(state.generation)
+        member_scales = sigma * noise.member_signs(self.population_size, self.antithetic)
+        leaves, treedef = jax.tree_util.tree_flatten(state.params)
+        perturbations = []
+        for index, leaf in enumerate(leaves):
+            keys = self._pair_keys(state, index)
+            if leaf.ndim == 2:
+                perturbations.append(self._weight_perturbations(keys, leaf.shape, member_scales))
+            else:
+                draws = noise.gaussian_pairs(keys, leaf.shape)
+                members = draws[noise.member_pairs(self.population_size, self.antithetic)]
+                perturbations.append(member_scales.reshape((-1,) + (1,) * leaf.ndim) * members)
+        return jax.tree_util.tree_unflatten(treedef, perturbations)
+
+    def ascent_direction(self, state: StrategyState, shaped_fitness: jax.Array):
+        """``g = 1 / (N sigma) sum_i f~_i E_i`` per parameter (params' structure), noise regenerated."""
+        sigma = self.sigma_at(state.generation)
+        signed = shaped_fitness * noise.member_signs(self.population_size, self.antithetic)
+        # Members of one pair share E_k up to sign: sum over the pair first (K weights, not N).
+        pair_weights = jax.ops.segment_sum(
+            signed,
+            noise.member_pairs(self.population_size, self.antithetic),
+            num_segments=noise.num_pairs(self.population_size, self.antithetic),
+        )
+        normaliser = 1.0 / (self.population_size * sigma)
+        leaves, treedef = jax.tree_util.tree_flatten(state.params)
+        directions = []
+        for index, leaf in enumerate(leaves):
+            keys = self._pair_keys(state, index)
+            if leaf.ndim == 2:
+                direction = self._weight_direction(keys, leaf.shape, pair_weights)
+            else:
+                direction = jnp.tensordot(pair_weights, noise.gaussian_pairs(keys, leaf.shape), axes=1)
+            directions.append((normaliser * direction).astype(leaf.dtype))
+        return jax.tree_util.tree_unflatten(treedef, directions)
+
+    def tell(self, state: StrategyState, fitness: jax.Array) -> tuple[StrategyState, dict]:
+        """Move the mean up the estimated fitness gradient (we maximise ``fitness``).
+
+        Args:
+          state: the state ``ask`` was called with.
+          fitness: ``(N,)`` fitness of the members of ``ask(state)``, higher is better. Non-finite
+            entries rank worst.
+
+        Returns:
+          ``(new_state, info)``; ``info`` holds scalars ``all_fitness_nan`` (bool: no member had a
+          finite fitness; the state is then returned unchanged and training should stop, see
+          :func:`raise_if_all_fitness_nan`), ``invalid_fitness`` (count of non-finite entries),
+          ``sigma`` and ``learning_rate`` used this generation, ``direction_norm`` (``||g||``).
+        """
+        fitness = jnp.asarray(fitness, jnp.float32)
+        if fitness.shape != (self.population_size,):
+            raise ConfigError(
+                f"tell got fitness of shape {fitness.shape}; expected (population_size={self.population_size},)"
+            )
+        finite = jnp.isfinite(fitness)
+        shaped = SHAPINGS[self.fitness_shaping](fitness)
+        ascent = self.ascent_direction(state, shaped)
+        descent = jax.tree_util.tree_map(jnp.negative, ascent)
+        updates, opt_state = self.optimizer_transform().update(descent, state.opt_state, state.params)
+        stepped = StrategyState(
+            params=optax.apply_updates(state.params, updates),
+            opt_state=opt_state,
+            key=state.key,
+            generation=state.generation + 1,
+        )
+        all_nan = ~jnp.any(finite)
+        # A generation without a single finite fitness carries no information: keep the old state.
+        new_state = jax.tree_util.tree_map(lambda new, old: jnp.where(all_nan, old, new), stepped, state)
+        info = {
+            "all_fitness_nan": all_nan,
+            "invalid_fitness": jnp.sum(~finite),
+            "sigma": self.sigma_at(state.generation),
+            "learning_rate": self.learning_rate_at(state.generation),
+            "direction_norm": jnp.sqrt(sum(jnp.sum(leaf**2) for leaf in jax.tree_util.tree_leaves(ascent))),
+        }
+        return new_state, info
+
+
+def raise_if_all_fitness_nan(info: dict, generation: int | None = None) -> None:
+    """Raise :class:`TrainingError` when ``tell`` reported that no member had a finite fitness.
+
+    Call it outside ``jit`` on the ``info`` returned by ``tell``.
+    """
+    if bool(np.asarray(info["all_fitness_nan"])):
+        where = "" if generation is None else f" in generation {generation}"
+        raise TrainingError(
+            f"every member's fitness was NaN or infinite{where}; the network diverged or the data "
+            "holds non-finite values. Training stopped; the last good checkpoint is kept. Try a smaller "
+            "sigma or learning_rate, or check the input frames."
+        )
+
+
+__all__ = [
+    "StrategyConfig",
+    "StrategyState",
+    "EvolutionStrategy",
+    "raise_if_all_fitness_nan",
+    "OPTIMIZERS",
+    "SCHEDULES",
+]
