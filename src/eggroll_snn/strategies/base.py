@@ -76,8 +76,8 @@ class StrategyConfig:
     """
 
     population_size: int = 256
-    sigma: float = 0.02
-    learning_rate: float = 0.003
+    sigma: float = 0.05
+    learning_rate: float = 0.01
     optimizer: str = "adam"
     weight_decay: float = 0.0
     fitness_shaping: str = "centered_rank"
