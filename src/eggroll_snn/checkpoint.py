@@ -10,7 +10,8 @@ A checkpoint (or a saved model) is two files with a common stem:
 Both are written atomically (temporary file in the same folder, ``fsync``, ``os.replace``,
 ``fsync`` of the folder), ``.npz`` first: the JSON is the commit record, so a checkpoint whose
 JSON exists and whose ``.npz`` matches the recorded checksum was written completely. A process
-killed at any moment leaves either the previous checkpoint set or the new one, never a torn file.
+killed at any moment leaves either the previous checkpoint set or the new one, never a torn file;
+what it leaves behind (a temporary file, a ``.npz`` without its JSON) the next save removes.
 
 Loading never runs code from the file: ``np.load(..., allow_pickle=False)`` on a checksummed file
 whose member sizes are checked against the expected tree first, and every leaf's shape and dtype
@@ -21,6 +22,7 @@ the leaf otherwise, e.g. for a checkpoint written with a different network confi
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import os
@@ -78,9 +80,40 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # e.g. another user's process: leave its file alone
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: Path, name_glob: str = "*") -> None:
+    """Delete ``.<name>.tmp-<pid>`` files left in ``directory`` by writers that were killed.
+
+    A process killed between creating its temporary file and renaming it (``kill -9``, OOM,
+    power loss) leaves the file behind; only files whose ``pid`` no longer runs are removed, so
+    a live writer's file is never touched.
+    """
+    try:
+        candidates = list(Path(directory).glob(f".{name_glob}.tmp-*"))
+    except OSError:
+        return
+    for candidate in candidates:
+        pid = candidate.name.rpartition(".tmp-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            candidate.unlink(missing_ok=True)
+
+
 def atomic_write(path: Path, write) -> None:
-    """Create ``path`` atomically: ``write(file)`` into a temporary file, fsync, rename, fsync dir."""
+    """Create ``path`` atomically: ``write(file)`` into a temporary file, fsync, rename, fsync dir.
+
+    Temporary files of ``path`` left by killed writers are removed first.
+    """
     path = Path(path)
+    remove_stale_temporaries(path.parent, glob.escape(path.name))
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(temporary, "wb") as handle:
@@ -334,6 +367,12 @@ def save_checkpoint(
     for old_json in _checkpoint_files(directory)[keep:]:
         old_json.unlink(missing_ok=True)  # the description first: a lone .npz is never loaded
         old_json.with_suffix(".npz").unlink(missing_ok=True)
+    # A kill between those two deletions (or between writing a .npz and its .json) leaves a lone
+    # .npz that no description refers to: remove it, with killed writers' temporary files.
+    for npz_path in directory.glob("gen-*.npz"):
+        if CHECKPOINT_PATTERN.match(npz_path.with_suffix(".json").name) and not npz_path.with_suffix(".json").exists():
+            npz_path.unlink(missing_ok=True)
+    remove_stale_temporaries(directory)
     return json_path
 
 
@@ -411,6 +450,7 @@ __all__ = [
     "CheckpointWarning",
     "atomic_write",
     "atomic_write_text",
+    "remove_stale_temporaries",
     "describe_tree",
     "save_tree",
     "verify",
