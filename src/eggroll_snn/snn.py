@@ -169,8 +169,12 @@ def _currents(layer: dict, layer_perturbation: dict | None, inputs: jax.Array, d
     return projected.astype(jnp.float32) + bias
 
 
-def _lif_over_time(currents: jax.Array, beta, threshold, reset: str) -> tuple[jax.Array, jax.Array]:
-    """Integrate ``currents`` (T, B, H) through LIF neurons; returns spikes and post-reset membranes."""
+def _lif_over_time(currents: jax.Array, beta, threshold, reset: str, record: bool) -> tuple[jax.Array, jax.Array | None]:
+    """Integrate ``currents`` (T, B, H) through LIF neurons.
+
+    Returns the spikes (T, B, H) and, with ``record``, the post-reset membranes (T, B, H) (else
+    ``None``: stacking an unused trajectory costs a full write of it per member).
+    """
 
     def step(v, current):
         v = beta * v + current
@@ -179,7 +183,7 @@ def _lif_over_time(currents: jax.Array, beta, threshold, reset: str) -> tuple[ja
             v = v - threshold * spikes
         else:
             v = v * (1.0 - spikes)
-        return v, (spikes, v)
+        return v, (spikes, v if record else None)
 
     _, (spikes, membranes) = jax.lax.scan(step, jnp.zeros(currents.shape[1:], currents.dtype), currents)
     return spikes, membranes
@@ -196,8 +200,8 @@ def _leaky_integrate(currents: jax.Array, beta) -> jax.Array:
     return membranes
 
 
-def _run(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None):
-    """Time-major core of :func:`forward`: returns spikes and membranes ``(T, B, .)`` per layer."""
+def _run(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None, record: bool):
+    """Time-major core of :func:`forward`: logits, spikes and (with ``record``) membranes ``(T, B, .)``."""
     if inputs.ndim != 3 or inputs.shape[-1] != config.input_size:
         raise ConfigError(
             f"network inputs have shape {inputs.shape}; expected (batch, time_bins, input_size={config.input_size})"
@@ -218,7 +222,7 @@ def _run(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: d
         threshold = jnp.maximum(
             _layer_constant(layer, layer_perturbation, "threshold", config.threshold), MIN_THRESHOLD
         )
-        activity, membranes = _lif_over_time(currents, beta, threshold, config.reset)
+        activity, membranes = _lif_over_time(currents, beta, threshold, config.reset, record)
         spikes_per_layer.append(activity)
         membranes_per_layer.append(membranes)
     readout, readout_perturbation = layers[-1], layer_perturbations[-1]
@@ -245,7 +249,7 @@ def forward(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation
     Returns:
       ``(B, num_classes)`` float32 logits.
     """
-    return _run(params, inputs, config, perturbation)[0]
+    return _run(params, inputs, config, perturbation, record=False)[0]
 
 
 def population_logits(
@@ -287,7 +291,7 @@ def forward_with_state(params: dict, inputs: jax.Array, config: NetworkConfig, p
       ``(B, T, H_l)`` array per hidden layer (membranes after reset, ``v'[t]`` in the module
       docstring); ``"readout_membrane"`` (B, T, C), ``u[t]``.
     """
-    logits, spikes, membranes, readout_membrane = _run(params, inputs, config, perturbation)
+    logits, spikes, membranes, readout_membrane = _run(params, inputs, config, perturbation, record=True)
     batch_major = lambda array: jnp.swapaxes(array, 0, 1)  # noqa: E731
     return {
         "logits": logits,
