@@ -23,7 +23,7 @@ other parameter (biases, learned leaks, thresholds) gets dense Gaussian noise he
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 import jax
@@ -154,10 +154,6 @@ class StrategyConfig:
 def _require_choice(name: str, value, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"{name}={value!r} is not one of: {', '.join(allowed)}")
-
-
-def _leaf_names(params) -> list[str]:
-    return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
 
 
 class EvolutionStrategy(StrategyConfig):
