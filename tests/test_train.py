@@ -12,7 +12,7 @@ from eggroll_snn import checkpoint, train as train_module
 from eggroll_snn.config import TrainConfig, apply_overrides, load
 from eggroll_snn.errors import CheckpointError, ConfigError, DataFormatError, TrainingError
 from eggroll_snn.evaluate import evaluate_run, load_model
-from eggroll_snn.train import TIMING_FIELDS, chunk_length, read_metrics, stratified_split, train
+from eggroll_snn.train import TIMING_FIELDS, chunk_length, read_metrics, shift_frames, stratified_split, train
 
 
 def tiny_config(root, **changes) -> TrainConfig:
@@ -204,3 +204,20 @@ def test_bad_data_root_names_the_folder_and_leaves_no_run(tmp_path):
     with pytest.raises(DataFormatError, match="empty"):
         train(config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_shift_frames_moves_each_recording_by_at_most_the_shift_and_keeps_interior_events():
+    import jax
+
+    frames = np.zeros((200, 2, 2, 7, 7), np.uint8)
+    frames[:, :, :, 3, 3] = 5  # one interior pixel per recording
+    shifted = np.asarray(shift_frames(jnp.asarray(frames), jax.random.key(0), 2))
+    offsets = set()
+    for recording in shifted:
+        ys, xs = np.nonzero(recording[0, 0])
+        assert len(ys) == 1 and recording.sum() == frames[0].sum()
+        assert np.array_equal(recording[0, 0], recording[1, 1])  # one shift for all bins and polarities
+        offsets.add((int(ys[0]) - 3, int(xs[0]) - 3))
+    assert offsets == {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}
+    again = np.asarray(shift_frames(jnp.asarray(frames), jax.random.key(0), 2))
+    assert np.array_equal(shifted, again)

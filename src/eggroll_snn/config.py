@@ -253,6 +253,8 @@ class TrainSection:
         effective value is ``gcd(generations_per_call, eval_every, checkpoint_every)``.
       seed: the one seed every key of the run (init, noise, minibatches, split) derives from.
       fitness: ``"cross_entropy"`` (negative mean cross-entropy) or ``"accuracy"`` on the minibatch.
+      augment_shift: translate each training recording by a random whole number of (pooled)
+        pixels in ``[-augment_shift, augment_shift]`` per axis (0 = no augmentation).
       eval_batch_size: recordings per compiled batch when evaluating accuracy.
     """
 
@@ -264,6 +266,7 @@ class TrainSection:
     generations_per_call: int = 10
     seed: int = 0
     fitness: Literal["cross_entropy", "accuracy"] = "cross_entropy"
+    augment_shift: int = 0
     eval_batch_size: int = 500
 
     def __post_init__(self) -> None:
@@ -273,6 +276,7 @@ class TrainSection:
             value = getattr(self, name)
             _check(value >= 1, f"train.{name}", value, "a positive integer")
         _check(0 <= self.seed < 2**32, "train.seed", self.seed, "an integer 0..4294967295")
+        _check(0 <= self.augment_shift <= 8, "train.augment_shift", self.augment_shift, "an integer 0..8 (pixels)")
 
 
 SECTIONS: dict[str, type] = {

@@ -195,20 +195,46 @@ def _finite_mean(values: jax.Array, finite: jax.Array) -> jax.Array:
     return jnp.sum(jnp.where(finite, values, 0.0)) / jnp.maximum(jnp.sum(finite), 1)
 
 
-def make_generation_step(strategy, network: snn.NetworkConfig, batch_size: int, fitness: str, data_key: jax.Array):
+def shift_frames(frames: jax.Array, key: jax.Array, max_shift: int) -> jax.Array:
+    """Translate each recording by its own random ``(dy, dx)`` in ``[-max_shift, max_shift]`` pixels.
+
+    Args:
+      frames: ``(B, T, P, H, W)``.
+      key: PRNG key of the draw.
+      max_shift: largest shift in (pooled) pixels; pixels shifted in are zero (no events).
+
+    Returns:
+      ``(B, T, P, H, W)``: ``out[b, ..., y, x] = frames[b, ..., y - dy_b, x - dx_b]``.
+    """
+    batch, _, _, height, width = frames.shape
+    padded = jnp.pad(frames, ((0, 0), (0, 0), (0, 0), (max_shift, max_shift), (max_shift, max_shift)))
+    starts = jax.random.randint(key, (batch, 2), 0, 2 * max_shift + 1)
+
+    def crop(recording, start):
+        return jax.lax.dynamic_slice(recording, (0, 0, start[0], start[1]), (*recording.shape[:2], height, width))
+
+    return jax.vmap(crop)(padded, starts)
+
+
+def make_generation_step(strategy, network: snn.NetworkConfig, train: config_module.TrainSection, data_key: jax.Array):
     """``step(state, frames, labels) -> (state, metrics)`` for one generation (pure, jit-able).
 
     ``frames`` is the whole training part, ``(N_train, T, P, H, W)`` uint8 on the device;
-    ``labels`` ``(N_train,)`` int32. The minibatch is drawn inside the step from
+    ``labels`` ``(N_train,)`` int32. The minibatch of ``train.batch_size`` recordings (and its
+    random shifts when ``train.augment_shift > 0``) is drawn inside the step from
     ``fold_in(data_key, generation)`` (without replacement when ``batch_size <= N_train``), so the
-    step needs no host input and the same generation always sees the same recordings.
+    step needs no host input and the same generation always sees the same inputs.
     """
+    batch_size, fitness = train.batch_size, train.fitness
 
     def step(state, frames, labels):
         count = frames.shape[0]
         batch_key = jax.random.fold_in(data_key, state.generation)
         indices = jax.random.choice(batch_key, count, (batch_size,), replace=batch_size > count)
-        inputs = frames[indices].astype(jnp.float32).reshape(batch_size, frames.shape[1], -1)
+        batch_frames = frames[indices]
+        if train.augment_shift > 0:
+            batch_frames = shift_frames(batch_frames, jax.random.fold_in(batch_key, 1), train.augment_shift)
+        inputs = batch_frames.astype(jnp.float32).reshape(batch_size, frames.shape[1], -1)
         batch_labels = labels[indices]
         perturbations = strategy.ask(state)
         logits = snn.population_logits(state.params, perturbations, inputs, network)
@@ -453,7 +479,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     state = _strongly_typed(state)
 
     loop = _Loop(config, network, data, checkpoint_dir, metrics_path, wall_offset)
-    step = make_generation_step(strategy, network, config.train.batch_size, config.train.fitness, data_key)
+    step = make_generation_step(strategy, network, config.train, data_key)
     bar = _Progress(progress, config.train.generations, int(state.strategy.generation))
     try:
         state = loop.run(step, state, bar)
@@ -621,6 +647,7 @@ __all__ = [
     "stratified_split",
     "make_strategy",
     "member_losses",
+    "shift_frames",
     "make_generation_step",
     "chunk_length",
     "read_metrics",
