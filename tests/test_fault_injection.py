@@ -6,30 +6,18 @@ library functions on the real N-MNIST subset; the full 20-trial campaign is mark
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import jax.numpy as jnp
 import pytest
 
 from eggroll_snn import checkpoint
+from script_loader import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fault_injection.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("fault_injection", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-fault_injection = _load_script()
+fault_injection = load_script("fault_injection")
 
 
 def _dead_pid() -> int:

@@ -27,8 +27,10 @@ import hashlib
 import json
 import os
 import re
+import struct
 import warnings
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,15 @@ VERSION = 1
 CHECKPOINT_PATTERN = re.compile(r"^gen-(\d{8,})\.json$")
 # Room for the .npy header and zip bookkeeping of one member, on top of its array bytes.
 _MEMBER_OVERHEAD_BYTES = 4096
+# A description holds the config and one short entry per leaf: far below this.
+MAX_DESCRIPTION_BYTES = 16 * 2**20
+# What zipfile, zlib and numpy's .npy reader raise on malformed input: bad signatures, CRCs and
+# headers (BadZipFile, ValueError), broken deflate streams (zlib.error), truncation (EOFError),
+# odd flags or versions (NotImplementedError), encryption (RuntimeError), short structs.
+_MALFORMED_NPZ_ERRORS = (
+    OSError, ValueError, KeyError, EOFError, NotImplementedError, RuntimeError, struct.error,
+    OverflowError, zlib.error, zipfile.BadZipFile,
+)
 
 
 class CheckpointWarning(UserWarning):
@@ -237,9 +248,13 @@ def verify(json_path: str | Path) -> dict:
     """
     json_path = Path(json_path)
     try:
-        metadata = json.loads(json_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{json_path}: unreadable checkpoint description: {error}") from None
+        with open(json_path, "rb") as handle:
+            raw = handle.read(MAX_DESCRIPTION_BYTES + 1)
+        if len(raw) > MAX_DESCRIPTION_BYTES:
+            raise CheckpointError(f"{json_path}: larger than {MAX_DESCRIPTION_BYTES} bytes; not a checkpoint description")
+        metadata = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8 or JSON
+        raise CheckpointError(f"{json_path}: unreadable checkpoint description: {type(error).__name__}: {error}") from None
     required = {"format": str, "version": int, "treedef": str, "leaves": list, "npz_bytes": int, "npz_sha256": str}
     if not isinstance(metadata, dict) or any(not isinstance(metadata.get(k), t) for k, t in required.items()):
         raise CheckpointError(f"{json_path}: not an eggroll-snn checkpoint description (fields missing or mistyped)")
@@ -275,9 +290,37 @@ def _check_structure(json_path: Path, metadata: dict, like: Any) -> list[dict]:
 
 
 def _leaf_text(entry: Any) -> str:
-    if not isinstance(entry, dict):
-        return repr(entry)
-    return f"{entry.get('dtype')}{tuple(entry.get('shape') or ())}"
+    if not isinstance(entry, dict) or not isinstance(entry.get("shape"), list):
+        return repr(entry)[:200]
+    return f"{entry.get('dtype')}{tuple(entry['shape'])}"
+
+
+def _check_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, entry: dict, npz_path: Path) -> None:
+    """Refuse a member that could inflate without bound or whose .npy header is not ``entry``'s array.
+
+    Reading the header first means a file claiming a huge shape is refused before numpy
+    allocates memory for it, and an object (pickle) array before anything unpickles it.
+    """
+    name = info.filename
+    if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        # zipfile inflates bzip2 and LZMA without an output bound
+        raise CheckpointError(f"{npz_path}: member {name} is encrypted or compressed with method {info.compress_type}")
+    limit = int(np.prod(entry["shape"])) * np.dtype(entry["dtype"]).itemsize + _MEMBER_OVERHEAD_BYTES
+    if info.file_size > limit:  # never inflate more than the expected array
+        raise CheckpointError(f"{npz_path}: member {name} is larger than its array")
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(member)
+        else:
+            raise CheckpointError(f"{npz_path}: member {name} has .npy format version {version}, expected 1.0 or 2.0")
+    if list(shape) != entry["shape"] or dtype != np.dtype(entry["dtype"]) or fortran_order:
+        raise CheckpointError(
+            f"{npz_path}: array {entry['name']} is {dtype}{tuple(shape)}{' (Fortran order)' if fortran_order else ''}, "
+            f"expected {entry['dtype']}{tuple(entry['shape'])}"
+        )
 
 
 def load_tree(json_path: str | Path, like: Any, metadata: dict | None = None) -> Any:
@@ -303,13 +346,10 @@ def load_tree(json_path: str | Path, like: Any, metadata: dict | None = None) ->
     try:
         with zipfile.ZipFile(npz_path) as archive:
             infos = archive.infolist()
-        if sorted(info.filename for info in infos) != sorted(members):
-            raise CheckpointError(f"{npz_path}: its arrays do not match the description")
-        for info in infos:
-            entry = members[info.filename]
-            limit = int(np.prod(entry["shape"])) * np.dtype(entry["dtype"]).itemsize + _MEMBER_OVERHEAD_BYTES
-            if info.file_size > limit:  # never inflate more than the expected array
-                raise CheckpointError(f"{npz_path}: member {info.filename} is larger than its array")
+            if sorted(info.filename for info in infos) != sorted(members):
+                raise CheckpointError(f"{npz_path}: its arrays do not match the description")
+            for info in infos:
+                _check_member(archive, info, members[info.filename], npz_path)
         arrays = []
         with np.load(npz_path, allow_pickle=False) as archive:
             for entry in expected:
@@ -324,8 +364,8 @@ def load_tree(json_path: str | Path, like: Any, metadata: dict | None = None) ->
                 arrays.append(array)
     except CheckpointError:
         raise
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        raise CheckpointError(f"{npz_path}: cannot read the arrays: {error}") from None
+    except _MALFORMED_NPZ_ERRORS as error:
+        raise CheckpointError(f"{npz_path}: cannot read the arrays: {type(error).__name__}: {error}") from None
     return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(like), arrays)
 
 

@@ -9,8 +9,11 @@ in any of these forms (the first found wins)::
     <root>/Train/<digit>/<NNNNN>.bin
     <root>/Train.zip  or  <root>/NMNIST/Train.zip   read in place, never extracted
 
-and the same for ``Test``. The class label is the digit folder's name. Recordings are listed in
-sorted order (digit folder, then file name), so indices are the same on every machine.
+and the same for ``Test``. A zip is read through :mod:`eggroll_snn.data.archive`: recordings must be
+stored or deflated and unencrypted, every read is capped at :data:`MAX_RECORDING_BYTES`, and any
+corruption raises :class:`~eggroll_snn.errors.ArchiveError` (a ``DataFormatError``) naming the member.
+The class label is the digit folder's name. Recordings are listed in sorted order (digit folder,
+then file name), so indices are the same on every machine.
 
 :func:`scan_split` lists a split cheaply (names and sizes, no decoding) and catches the structural
 problems; :class:`NMNIST` is the indexable dataset on top of it.
@@ -26,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from eggroll_snn.data.archive import member_parts, open_member_checked, open_zip
 from eggroll_snn.data.events import BYTES_PER_EVENT, decode_events
-from eggroll_snn.errors import ConfigError, DataFormatError
+from eggroll_snn.errors import ArchiveError, ConfigError, DataFormatError
 
 SENSOR_SIZE = (34, 34, 2)
 """Sensor size as ``(width, height, polarities)``, tonic's convention."""
@@ -118,12 +122,13 @@ class SplitFiles:
             except OSError as error:
                 raise DataFormatError(f"{source}: cannot read recording ({error.strerror or error})") from error
         else:
+            # Checked and capped: every zipfile/zlib failure on corrupt data becomes ArchiveError,
+            # and a member never inflates past MAX_RECORDING_BYTES.
             try:
-                with self._zip_handle().open(self._member_name(entry)) as handle:
-                    data = handle.read(MAX_RECORDING_BYTES + 1)
-            except _ZIP_READ_ERRORS as error:
-                raise DataFormatError(
-                    f"{source}: cannot read zip member ({error}); the archive is corrupt, download it again"
+                data = open_member_checked(self._zip_handle(), self._member_name(entry), MAX_RECORDING_BYTES)
+            except ArchiveError as error:
+                raise ArchiveError(
+                    f"{source}: cannot read zip member ({_cause(error)}); the archive is corrupt, download it again"
                 ) from error
         if len(data) != entry.size:
             raise DataFormatError(
@@ -170,16 +175,19 @@ class SplitFiles:
         self._zip = self._zip_pid = None
 
 
-# What zipfile raises for a corrupt or changed archive, an unsupported compression or a bad CRC.
-_ZIP_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, EOFError, KeyError)
+def _cause(error: ArchiveError) -> str:
+    """The underlying zipfile/zlib failure of an :class:`ArchiveError`, else its own message."""
+    cause = error.__cause__
+    return f"{type(cause).__name__}: {cause}" if cause is not None else str(error)
 
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
     try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise DataFormatError(
-            f"{path}: not a readable zip archive ({error}); the download is corrupt or incomplete, fetch it again"
+        return open_zip(path)
+    except ArchiveError as error:
+        raise ArchiveError(
+            f"{path}: not a readable zip archive ({_cause(error)}); the download is corrupt or incomplete, "
+            "fetch it again"
         ) from error
 
 
@@ -252,7 +260,8 @@ def _scan_zip(split: str, path: Path, problems: _Problems) -> SplitFiles:
     entries, members = [], {}
     for info in infos:
         parts = info.filename.split("/")
-        if info.is_dir() or any(_hidden(part) for part in parts):
+        # Not info.is_dir(): it indexes filename[-1] and fails on an empty name.
+        if info.filename.endswith("/") or any(_hidden(part) for part in parts):
             continue
         source = f"{path}/{info.filename}"
         # Accept "Train/<d>/<f>.bin" under any leading folders (e.g. "NMNIST/Train/...").
@@ -263,8 +272,11 @@ def _scan_zip(split: str, path: Path, problems: _Problems) -> SplitFiles:
         reason = _class_problem(class_name)
         if reason is None and not file_name.endswith(".bin"):
             reason = "not a .bin recording"
-        if reason is None and info.flag_bits & 0x1:
-            reason = "the member is encrypted"
+        if reason is None:
+            try:  # encrypted, bzip2/LZMA (inflated without an output bound), links, odd names
+                member_parts(info, str(path))
+            except ArchiveError as error:
+                reason = str(error).removeprefix(f"{path}: ").removesuffix("; refusing to use this archive")
         reason = reason or _size_problem(info.file_size)
         if reason:
             problems.report(source, reason, _ADVICE)
