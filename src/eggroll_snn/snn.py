@@ -169,16 +169,19 @@ def _currents(layer: dict, layer_perturbation: dict | None, inputs: jax.Array, d
     return projected.astype(jnp.float32) + bias
 
 
-def _lif_over_time(currents: jax.Array, beta, threshold, reset: str, record: bool) -> tuple[jax.Array, jax.Array | None]:
+def _lif_over_time(
+    currents: jax.Array, beta, threshold, reset: str, record: bool, spike_fn=None
+) -> tuple[jax.Array, jax.Array | None]:
     """Integrate ``currents`` (T, B, H) through LIF neurons.
 
     Returns the spikes (T, B, H) and, with ``record``, the post-reset membranes (T, B, H) (else
-    ``None``: stacking an unused trajectory costs a full write of it per member).
+    ``None``: stacking an unused trajectory costs a full write of it per member). ``spike_fn``:
+    see :func:`forward`.
     """
 
     def step(v, current):
         v = beta * v + current
-        spikes = (v >= threshold).astype(current.dtype)
+        spikes = (v >= threshold).astype(current.dtype) if spike_fn is None else spike_fn(v, threshold)
         if reset == "subtract":
             v = v - threshold * spikes
         else:
@@ -200,7 +203,7 @@ def _leaky_integrate(currents: jax.Array, beta) -> jax.Array:
     return membranes
 
 
-def _run(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None, record: bool):
+def _run(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None, record: bool, spike_fn=None):
     """Time-major core of :func:`forward`: logits, spikes and (with ``record``) membranes ``(T, B, .)``."""
     if inputs.ndim != 3 or inputs.shape[-1] != config.input_size:
         raise ConfigError(
@@ -222,7 +225,7 @@ def _run(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: d
         threshold = jnp.maximum(
             _layer_constant(layer, layer_perturbation, "threshold", config.threshold), MIN_THRESHOLD
         )
-        activity, membranes = _lif_over_time(currents, beta, threshold, config.reset, record)
+        activity, membranes = _lif_over_time(currents, beta, threshold, config.reset, record, spike_fn)
         spikes_per_layer.append(activity)
         membranes_per_layer.append(membranes)
     readout, readout_perturbation = layers[-1], layer_perturbations[-1]
@@ -236,7 +239,9 @@ def _run(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: d
     return logits, spikes_per_layer, membranes_per_layer, readout_membrane
 
 
-def forward(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None = None) -> jax.Array:
+def forward(
+    params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None = None, spike_fn=None
+) -> jax.Array:
     """Logits of the network for a batch.
 
     Args:
@@ -245,11 +250,15 @@ def forward(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation
       config: the network description (static).
       perturbation: ``None`` or a pytree with the structure of ``params`` whose leaves are
         perturbations (``LowRank``, dense arrays) or ``None`` (see :mod:`eggroll_snn.perturbation`).
+      spike_fn: ``None`` for the exact Heaviside spike ``H(v - theta)``, or a function
+        ``spike_fn(v (B, H), theta) -> spikes (B, H)`` used in its place. Its value must be that
+        Heaviside; only its derivative may differ (a surrogate-gradient spike, see
+        :mod:`eggroll_snn.bptt`).
 
     Returns:
       ``(B, num_classes)`` float32 logits.
     """
-    return _run(params, inputs, config, perturbation, record=False)[0]
+    return _run(params, inputs, config, perturbation, record=False, spike_fn=spike_fn)[0]
 
 
 def population_logits(
