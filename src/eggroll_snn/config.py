@@ -135,6 +135,9 @@ class NetworkSection:
       learn_beta, learn_threshold: evolve per-neuron beta / theta instead of fixing them.
       init_gain: initial weights are ``N(0, (init_gain / sqrt(fan_in))^2)``.
       compute_dtype: ``"float32"`` or ``"bfloat16"`` for the matmuls (membranes stay float32).
+      weights: ``"float32"``, or ``"int8"`` / ``"int4"``: the network runs on its weights and biases
+        projected onto a per-layer integer grid (integers times a scale; see
+        :mod:`eggroll_snn.quantize`) and the saved model is on that grid.
     """
 
     hidden_sizes: tuple[int, ...] = (128,)
@@ -147,8 +150,12 @@ class NetworkSection:
     learn_threshold: bool = False
     init_gain: float = 1.0
     compute_dtype: Literal["float32", "bfloat16"] = "float32"
+    weights: Literal["float32", "int8", "int4"] = "float32"
 
     def __post_init__(self) -> None:
+        from eggroll_snn.quantize import check_weight_format
+
+        check_weight_format(self.weights, "network.weights")
         for index, size in enumerate(self.hidden_sizes):
             _check(1 <= size <= 1_000_000, f"network.hidden_sizes[{index}]", size, "an integer 1..1000000")
         _check(0.0 <= self.beta <= 1.0, "network.beta", self.beta, "a decay factor in [0, 1]")
@@ -187,7 +194,9 @@ class StrategySection:
     """The evolution strategy. Fitness is **maximised**.
 
     Attributes:
-      method: a name in :data:`eggroll_snn.strategies.STRATEGIES` (``"eggroll"``, ``"full_rank"``).
+      method: a name in :data:`eggroll_snn.strategies.STRATEGIES` (``"eggroll"``, ``"full_rank"``) or
+        in :data:`eggroll_snn.bptt.GRADIENT_METHODS` (``"bptt"``: surrogate-gradient BPTT, which
+        uses only the learning-rate, optimiser, weight-decay and surrogate options).
       population_size: N members per generation (even when ``antithetic``).
       sigma: noise standard deviation; member i evaluates ``params + sigma * E_i``.
       rank: r of the low-rank EGGROLL perturbations ``A B^T / sqrt(r)`` (ignored by full-rank ES).
@@ -200,6 +209,9 @@ class StrategySection:
         the initial value to ``initial * *_final_fraction`` over ``train.generations``.
       sigma_final_fraction, learning_rate_final_fraction: the end value as a fraction of the start,
         in [0, 1].
+      surrogate: BPTT only: ``"fast_sigmoid"`` or ``"arctan"``, the smooth step whose derivative
+        replaces the spike's (see :mod:`eggroll_snn.bptt`).
+      surrogate_slope: BPTT only: its slope k > 0 (derivative k/2 at the threshold).
     """
 
     method: str = "eggroll"
@@ -215,6 +227,8 @@ class StrategySection:
     sigma_final_fraction: float = 1.0
     learning_rate_schedule: Literal["constant", "linear", "cosine"] = "constant"
     learning_rate_final_fraction: float = 1.0
+    surrogate: Literal["fast_sigmoid", "arctan"] = "fast_sigmoid"
+    surrogate_slope: float = 10.0
 
     def __post_init__(self) -> None:
         methods = _registered_methods()
@@ -237,6 +251,10 @@ class StrategySection:
         for name in ("sigma_final_fraction", "learning_rate_final_fraction"):
             value = getattr(self, name)
             _check(0.0 <= value <= 1.0, f"strategy.{name}", value, "a fraction in [0, 1]")
+        _check(
+            math.isfinite(self.surrogate_slope) and self.surrogate_slope > 0,
+            "strategy.surrogate_slope", self.surrogate_slope, "a positive finite number",
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,6 +274,12 @@ class TrainSection:
       augment_shift: translate each training recording by a random whole number of (pooled)
         pixels in ``[-augment_shift, augment_shift]`` per axis (0 = no augmentation).
       eval_batch_size: recordings per compiled batch when evaluating accuracy.
+      devices: devices the population is split over (see :mod:`eggroll_snn.distributed`): 1 (one
+        device), D (each evaluates population_size / D members), or 0 for every visible device of
+        every process (``--devices all``).
+      max_seconds: wall-clock budget: training stops at the end of the first compiled call that
+        ends after this many seconds of training (summed over resumed sessions), validates,
+        checkpoints and finishes as if ``generations`` were reached; unset = no limit.
     """
 
     generations: int = 300
@@ -268,6 +292,8 @@ class TrainSection:
     fitness: Literal["cross_entropy", "accuracy"] = "cross_entropy"
     augment_shift: int = 0
     eval_batch_size: int = 500
+    devices: int = 1
+    max_seconds: Optional[float] = None
 
     def __post_init__(self) -> None:
         _check(1 <= self.generations <= 10_000_000, "train.generations", self.generations, "an integer 1..10000000")
@@ -277,6 +303,12 @@ class TrainSection:
             _check(value >= 1, f"train.{name}", value, "a positive integer")
         _check(0 <= self.seed < 2**32, "train.seed", self.seed, "an integer 0..4294967295")
         _check(0 <= self.augment_shift <= 8, "train.augment_shift", self.augment_shift, "an integer 0..8 (pixels)")
+        _check(0 <= self.devices <= 1_000_000, "train.devices", self.devices, "a device count >= 1, or 0 for all devices")
+        if self.max_seconds is not None:
+            _check(
+                math.isfinite(self.max_seconds) and self.max_seconds > 0, "train.max_seconds", self.max_seconds,
+                "a positive finite number of seconds, or unset",
+            )
 
 
 SECTIONS: dict[str, type] = {
@@ -327,9 +359,10 @@ def _plain(value: Any) -> Any:
 
 
 def _registered_methods() -> tuple[str, ...]:
+    from eggroll_snn.bptt import GRADIENT_METHODS
     from eggroll_snn.strategies import STRATEGIES
 
-    return tuple(STRATEGIES)
+    return tuple(STRATEGIES) + tuple(GRADIENT_METHODS)
 
 
 # --------------------------------------------------------------------------------------------

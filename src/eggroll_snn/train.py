@@ -18,7 +18,8 @@ Run folder (``run_dir``)::
     config.toml      the resolved configuration
     metrics.jsonl    one JSON object per generation (see :data:`METRIC_FIELDS`)
     checkpoints/     gen-XXXXXXXX.npz + .json (see :mod:`eggroll_snn.checkpoint`)
-    model.npz/.json  best-validation parameters + config
+    model.npz/.json  best-validation parameters + config (integer weights: on the grid, scales in .json)
+    model_integer.npz/.json  integer-weight runs only: the int8 weights, int32 biases and scales
     summary.json     test accuracy of the selected model, timings
 
 Exact resume: every random draw derives from ``train.seed`` and the generation number, and a
@@ -40,9 +41,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eggroll_snn import checkpoint, config as config_module, snn
+from eggroll_snn import bptt, checkpoint, config as config_module, distributed, snn
 from eggroll_snn.config import TrainConfig
 from eggroll_snn.errors import CheckpointError, ConfigError, TrainingError
+from eggroll_snn.quantize import INTEGER_MODEL_STEM, WeightGrid, integer_tree, model_on_grid
 from eggroll_snn.evaluate import (
     MODEL_STEM,
     accuracy_report,
@@ -71,7 +73,7 @@ METRIC_FIELDS = (
 #: Metrics that measure time and so differ between otherwise identical runs.
 TIMING_FIELDS = ("seconds_per_generation", "wall_time_s")
 #: Options that may change when a run is resumed (everything else must match the checkpoint).
-RESUMABLE_CHANGES = ("train.generations",)
+RESUMABLE_CHANGES = ("train.generations", "train.max_seconds")
 
 
 class TrainingState(NamedTuple):
@@ -152,10 +154,26 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 
 def make_strategy(config: TrainConfig):
-    """The strategy named by ``config.strategy.method`` with the config's options."""
+    """The strategy named by ``config.strategy.method`` with the config's options.
+
+    A gradient method (:data:`eggroll_snn.bptt.GRADIENT_METHODS`) comes back in the strategies'
+    place; :func:`make_generation_step` gives it the minibatch instead of asking and telling.
+    """
+    from eggroll_snn.bptt import GRADIENT_METHODS
     from eggroll_snn.strategies import STRATEGIES, make_strategy as build
 
     section = config.strategy
+    if section.method in GRADIENT_METHODS:
+        return GRADIENT_METHODS[section.method](
+            learning_rate=section.learning_rate,
+            optimizer=section.optimizer,
+            weight_decay=section.weight_decay,
+            learning_rate_schedule=section.learning_rate_schedule,
+            learning_rate_final_fraction=section.learning_rate_final_fraction,
+            total_generations=config.train.generations,
+            surrogate=section.surrogate,
+            surrogate_slope=section.surrogate_slope,
+        )
     options = {
         "population_size": section.population_size,
         "sigma": section.sigma,
@@ -216,7 +234,10 @@ def shift_frames(frames: jax.Array, key: jax.Array, max_shift: int) -> jax.Array
     return jax.vmap(crop)(padded, starts)
 
 
-def make_generation_step(strategy, network: snn.NetworkConfig, train: config_module.TrainSection, data_key: jax.Array):
+def make_generation_step(
+    strategy, network: snn.NetworkConfig, train: config_module.TrainSection, data_key: jax.Array, evaluate=None,
+    weight_grid: WeightGrid | None = None,
+):
     """``step(state, frames, labels) -> (state, metrics)`` for one generation (pure, jit-able).
 
     ``frames`` is the whole training part, ``(N_train, T, P, H, W)`` uint8 on the device;
@@ -224,8 +245,19 @@ def make_generation_step(strategy, network: snn.NetworkConfig, train: config_mod
     random shifts when ``train.augment_shift > 0``) is drawn inside the step from
     ``fold_in(data_key, generation)`` (without replacement when ``batch_size <= N_train``), so the
     step needs no host input and the same generation always sees the same inputs.
+
+    ``evaluate(params, perturbations, inputs, labels) -> (loss (N,), accuracy (N,))`` scores the
+    population; the default runs it all here, :meth:`eggroll_snn.distributed.ShardedPopulation.evaluate`
+    splits it over devices.
+
+    ``weight_grid``: the population is evaluated around ``weight_grid.apply(params)`` (integer
+    weights, see :mod:`eggroll_snn.quantize`) while the strategy updates the float ``params``.
     """
     batch_size, fitness = train.batch_size, train.fitness
+    if evaluate is None:
+        evaluate = lambda params, perturbations, inputs, labels: member_losses(  # noqa: E731
+            snn.population_logits(params, perturbations, inputs, network), labels
+        )
 
     def step(state, frames, labels):
         count = frames.shape[0]
@@ -236,9 +268,11 @@ def make_generation_step(strategy, network: snn.NetworkConfig, train: config_mod
             batch_frames = shift_frames(batch_frames, jax.random.fold_in(batch_key, 1), train.augment_shift)
         inputs = batch_frames.astype(jnp.float32).reshape(batch_size, frames.shape[1], -1)
         batch_labels = labels[indices]
+        if isinstance(strategy, bptt.SurrogateGradient):  # a gradient step, same minibatch
+            return strategy.step(state, inputs, batch_labels, network)
         perturbations = strategy.ask(state)
-        logits = snn.population_logits(state.params, perturbations, inputs, network)
-        losses, accuracies = member_losses(logits, batch_labels)
+        params = state.params if weight_grid is None else weight_grid.apply(state.params)
+        losses, accuracies = evaluate(params, perturbations, inputs, batch_labels)
         member_fitness = -losses if fitness == "cross_entropy" else accuracies
         new_state, info = strategy.tell(state, member_fitness)
         finite = jnp.isfinite(member_fitness)
@@ -441,7 +475,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
       run_dir: the run folder (created; must not hold another run unless ``resume``).
       resume: continue from the newest valid checkpoint in ``run_dir/checkpoints`` (corrupt ones
         are skipped with a warning); ``metrics.jsonl`` is cut back to that generation. Only
-        ``train.generations`` may differ from the run's ``config.toml``.
+        ``train.generations`` and ``train.max_seconds`` may differ from the run's ``config.toml``.
       progress: show a progress bar.
 
     Returns:
@@ -453,8 +487,9 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
       CheckpointError: ``resume`` with a different or incompatible configuration.
       KeyboardInterrupt: after writing a checkpoint of the generations completed so far.
     """
-    run_dir = Path(run_dir)
+    run_dir = distributed.process_run_dir(run_dir)  # the run folder itself on one process
     _check_run_dir(config, run_dir, resume)
+    population = distributed.sharded_population(config, network_config(config))  # None: one device
     metrics_path, checkpoint_dir = run_dir / "metrics.jsonl", run_dir / "checkpoints"
     frames, labels = load_frames(config, "train", progress=progress)
     _write_config(config, run_dir)  # only now: a run that cannot read its data leaves no folder
@@ -478,8 +513,14 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         _truncate_metrics(metrics_path, found.generation if found is not None else 0)
     state = _strongly_typed(state)
 
-    loop = _Loop(config, network, data, checkpoint_dir, metrics_path, wall_offset)
-    step = make_generation_step(strategy, network, config.train, data_key)
+    sharded = population is not None
+    loop = _Loop(
+        config, network, data, checkpoint_dir, metrics_path, wall_offset, population.compile_chunk if sharded else None
+    )
+    step = make_generation_step(
+        strategy, network, config.train, data_key, population.evaluate if sharded else None,
+        weight_grid=WeightGrid.for_network(config.network.weights, network),
+    )
     bar = _Progress(progress, config.train.generations, int(state.strategy.generation))
     try:
         state = loop.run(step, state, bar)
@@ -509,12 +550,18 @@ def _strongly_typed(tree: Any) -> Any:
 class _Loop:
     """The generation loop of one training session (chunks of scanned generations)."""
 
-    def __init__(self, config, network, data: _Data, checkpoint_dir: Path, metrics_path: Path, wall_offset: float):
+    def __init__(
+        self, config, network, data: _Data, checkpoint_dir: Path, metrics_path: Path, wall_offset: float,
+        compile_chunk=None,
+    ):
         self.config, self.network, self.data = config, network, data
+        # (step, state, frames, labels, length) -> compiled chunk; distributed.py's spans a mesh.
+        self.compile_chunk = _compile_chunk if compile_chunk is None else compile_chunk
         self.checkpoint_dir, self.metrics_path = checkpoint_dir, metrics_path
         self.wall_offset = wall_offset
         self.session_start = time.perf_counter()
         self.committed = None  # the newest state whose metrics lines are all written
+        self.weight_grid = WeightGrid.for_network(config.network.weights, network)
 
     def wall_time(self) -> float:
         """Training seconds over all sessions of the run."""
@@ -527,9 +574,14 @@ class _Loop:
         )
 
     def _validate(self, state: TrainingState, generation: int, line: dict) -> TrainingState:
-        """Validation accuracy of the mean parameters into ``line``; keep them if they are the best."""
+        """Validation accuracy of the mean parameters into ``line``; keep them if they are the best.
+
+        Integer-weight runs evaluate the parameters on their grid and keep the float masters.
+        """
         params = state.strategy.params
-        logits = predict_logits(params, self.data.validation_frames, self.network, self.config.train.eval_batch_size)
+        logits = predict_logits(
+            self.weight_grid.apply(params), self.data.validation_frames, self.network, self.config.train.eval_batch_size
+        )
         accuracy = accuracy_report(logits.argmax(axis=1), self.data.validation_labels)["accuracy"]
         line["validation_accuracy"] = accuracy
         line["validation_loss"] = mean_cross_entropy(logits, self.data.validation_labels)
@@ -552,7 +604,7 @@ class _Loop:
                 # Chunks end on multiples of per_call, so a resumed run cuts the same chunks.
                 length = min(per_call - generation % per_call, total - generation)
                 if length not in compiled:
-                    compiled[length] = _compile_chunk(
+                    compiled[length] = self.compile_chunk(
                         step, state.strategy, self.data.train_frames, self.data.train_labels, length
                     )
                 chunk_start = time.perf_counter()
@@ -576,13 +628,17 @@ class _Loop:
                     raise self._all_nan_error(generation + completed + 1)
                 generation += length
                 state = state._replace(strategy=strategy_state)
-                if generation % train.eval_every == 0 or generation == total:
+                # The wall-clock budget ends the run like its last generation would.
+                last = generation == total or (train.max_seconds is not None and self.wall_time() >= train.max_seconds)
+                if generation % train.eval_every == 0 or last:
                     state = self._validate(state, generation, lines[-1])
                 self._write(metrics_file, lines)
                 self.committed = state
-                if generation % train.checkpoint_every == 0 or generation == total:
+                if generation % train.checkpoint_every == 0 or last:
                     self.save(state)
                 bar.update(generation, lines[-1]["fitness_mean"], lines[-1].get("validation_accuracy"), seconds)
+                if last:
+                    break
         return state
 
     def _write(self, metrics_file, lines: list[dict]) -> None:
@@ -604,13 +660,17 @@ def _finish(config: TrainConfig, run_dir: Path, state: TrainingState, network, w
     """Save the selected model, evaluate it once on the test split, write ``summary.json``."""
     best_generation = int(state.best_generation)
     best_accuracy = float(state.best_accuracy)
+    # Integer-weight runs save Q(W) (exactly on the grid) and record the scales under "weights".
+    model_params, weight_record = model_on_grid(WeightGrid.for_network(config.network.weights, network), state.best_params)
     checkpoint.save_tree(
         run_dir / MODEL_STEM,
-        state.best_params,
-        {"config": config.to_dict(), "generation": best_generation, "validation_accuracy": best_accuracy},
+        model_params,
+        {"config": config.to_dict(), "generation": best_generation, "validation_accuracy": best_accuracy, **weight_record},
     )
+    if weight_record:  # the integer arrays themselves, for integer hardware
+        checkpoint.save_tree(run_dir / INTEGER_MODEL_STEM, integer_tree(model_params, weight_record["weights"]), weight_record)
     test_frames, test_labels = load_frames(config, "test")
-    logits = predict_logits(state.best_params, test_frames, network, config.train.eval_batch_size)
+    logits = predict_logits(model_params, test_frames, network, config.train.eval_batch_size)
     report = accuracy_report(logits.argmax(axis=1), test_labels)
     generations = int(state.strategy.generation)
     summary = {
@@ -634,7 +694,7 @@ def _finish(config: TrainConfig, run_dir: Path, state: TrainingState, network, w
         test_accuracy=report["accuracy"],
         test_count=report["count"],
         wall_time_s=wall_time,
-        params=state.best_params,
+        params=model_params,
     )
 
 
