@@ -7,7 +7,7 @@ import argparse
 #: Command-line flags that set a config option: (flag, metavar, option, type, help).
 OPTION_FLAGS = (
     ("--data", "ROOT", "data.root", str, "N-MNIST root (NMNIST/Train/<digit>/*.bin or the official zips); default: built-in simulated N-MNIST"),
-    ("--method", "NAME", "strategy.method", str, "evolution strategy: eggroll or full_rank"),
+    ("--method", "NAME", "strategy.method", str, "eggroll, full_rank, or bptt (surrogate-gradient reference)"),
     ("--rank", "R", "strategy.rank", int, "rank r of EGGROLL's perturbations"),
     ("--population-size", "N", "strategy.population_size", int, "members per generation (even)"),
     ("--sigma", "SIGMA", "strategy.sigma", float, "noise scale"),
@@ -16,6 +16,7 @@ OPTION_FLAGS = (
     ("--batch-size", "B", "train.batch_size", int, "recordings per generation's minibatch"),
     ("--time-bins", "T", "data.num_time_bins", int, "time bins T per recording"),
     ("--seed", "SEED", "train.seed", int, "seed of every random draw of the run"),
+    ("--max-seconds", "S", "train.max_seconds", float, "wall-clock budget: stop after the call that passes it"),
 )
 
 
