@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+
+def device_count(text: str) -> int:
+    """``--devices``: ``all`` -> 0 (every device), else a positive integer."""
+    if text == "all":
+        return 0
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 'all' or a positive number of devices")
+    return count
+
+
 #: Command-line flags that set a config option: (flag, metavar, option, type, help).
 OPTION_FLAGS = (
     ("--data", "ROOT", "data.root", str, "N-MNIST root (NMNIST/Train/<digit>/*.bin or the official zips); default: built-in simulated N-MNIST"),
@@ -17,6 +31,7 @@ OPTION_FLAGS = (
     ("--time-bins", "T", "data.num_time_bins", int, "time bins T per recording"),
     ("--seed", "SEED", "train.seed", int, "seed of every random draw of the run"),
     ("--max-seconds", "S", "train.max_seconds", float, "wall-clock budget: stop after the call that passes it"),
+    ("--devices", "all|N", "train.devices", device_count, "devices the population is split over (see docs/scale-out.md)"),
 )
 
 
@@ -43,6 +58,13 @@ def register(subparsers) -> None:
         help="set any config option, e.g. --set strategy.sigma=0.03 (repeatable)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    group = parser.add_argument_group(
+        "multi-process runs", "one process per host or GPU, all started with the same options (see docs/scale-out.md); "
+        "under srun (Slurm) JAX finds these itself",
+    )
+    group.add_argument("--coordinator-address", metavar="HOST:PORT", help="process 0's address (or JAX_COORDINATOR_ADDRESS)")
+    group.add_argument("--num-processes", type=int, metavar="P", help="number of processes (or JAX_NUM_PROCESSES)")
+    group.add_argument("--process-id", type=int, metavar="I", help="this process's index 0..P-1 (or JAX_PROCESS_ID)")
     parser.set_defaults(func=run)
 
 
@@ -59,10 +81,17 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eggroll_snn import distributed
+    from eggroll_snn.errors import ConfigError
     from eggroll_snn.train import resolve_run, train
 
+    options = distributed.DistributedOptions.from_environment(
+        coordinator_address=args.coordinator_address, num_processes=args.num_processes, process_id=args.process_id
+    )
+    if distributed.initialize(options) and args.out is None and args.resume is None:
+        raise ConfigError("a multi-process run needs --out DIR (or --resume DIR): the processes must agree on the run folder")
     config, run_dir, resume = resolve_run(args.config, overrides_from_args(args), args.out, args.resume)
-    print(f"run folder: {run_dir}")
+    print(f"run folder: {distributed.process_run_dir(run_dir)}")
     try:
         result = train(config, run_dir, resume=resume, progress=not args.no_progress)
     except KeyboardInterrupt:
