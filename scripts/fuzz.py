@@ -210,7 +210,8 @@ def run_config_overrides(data: bytes, workspace: Workspace) -> list[str]:
         try:
             key, value = parse_assignment(line)
         except ConfigError as error:
-            assert repr(line) in str(error) and "section.key=value" in str(error), error
+            named = repr(line) in str(error) or line.partition("=")[0].strip() in str(error)
+            assert named, f"message names neither the override nor its option: {error}"
             return [config_kind(error)]
         overrides[key] = value
     try:

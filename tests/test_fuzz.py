@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from eggroll_snn import checkpoint
-from eggroll_snn.config import TrainConfig, apply_overrides, loads
+from eggroll_snn.config import TrainConfig, apply_overrides, loads, parse_assignment
 from eggroll_snn.data.events import EVENT_DTYPE, decode_events
 from eggroll_snn.data.nmnist import NMNIST
 from eggroll_snn.errors import CheckpointError, ConfigError, DataFormatError
@@ -318,6 +318,7 @@ BAD_VALUES = {
     "network.learn_threshold": (0, "true or false"),
     "network.init_gain": (float("inf"), "a positive finite number"),
     "network.compute_dtype": ("float16", "'float32', 'bfloat16'"),
+    "network.weights": ("int2", "'float32', 'int8', 'int4'"),
     "strategy.method": ("cma_es", "eggroll, full_rank"),
     "strategy.population_size": (1, "2..1000000"),
     "strategy.sigma": (float("nan"), "a positive finite number"),
@@ -331,6 +332,8 @@ BAD_VALUES = {
     "strategy.sigma_final_fraction": (1.5, "[0, 1]"),
     "strategy.learning_rate_schedule": ("step", "'constant', 'linear', 'cosine'"),
     "strategy.learning_rate_final_fraction": (-0.5, "[0, 1]"),
+    "strategy.surrogate": ("relu", "'fast_sigmoid', 'arctan'"),
+    "strategy.surrogate_slope": (0.0, "a positive finite number"),
     "train.generations": (0, "1..10000000"),
     "train.batch_size": (0, "1..1000000"),
     "train.eval_every": (0, "a positive integer"),
@@ -341,6 +344,8 @@ BAD_VALUES = {
     "train.fitness": ("loss", "'cross_entropy', 'accuracy'"),
     "train.augment_shift": (9, "0..8"),
     "train.eval_batch_size": (0, "a positive integer"),
+    "train.devices": (-1, "a device count >= 1, or 0 for all devices"),
+    "train.max_seconds": (0.0, "a positive finite number of seconds, or unset"),
 }
 
 
@@ -358,15 +363,30 @@ def test_each_option_message_states_the_allowed_range(option):
     assert f"option {option}" in str(caught.value) and allowed in str(caught.value), str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason="config.py: tomllib's RecursionError is not a ConfigError yet")
 def test_config_deeply_nested_toml_is_a_config_error():
-    with pytest.raises(ConfigError, match="fuzz.toml: not valid TOML"):
+    """Was RecursionError from tomllib."""
+    with pytest.raises(ConfigError, match="fuzz.toml: not valid TOML: RecursionError"):
         loads("x = " + "[" * 5000, source="fuzz.toml")
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="config.py: float(int) overflow is not a ConfigError yet")
+def test_config_integer_with_too_many_digits_is_a_config_error():
+    """Was ValueError: Python refuses to convert integers of over 4300 digits."""
+    with pytest.raises(ConfigError, match="fuzz.toml: not valid TOML: ValueError"):
+        loads("[train]\nseed = 1" + "0" * 5000, source="fuzz.toml")
+    with pytest.raises(ConfigError, match="override train.seed: its value cannot be read"):
+        parse_assignment("train.seed=1" + "0" * 5000)
+
+
+@pytest.mark.parametrize("pool", [0, -2])
+def test_config_pool_must_be_a_positive_divisor(pool):
+    """0 was ZeroDivisionError, -2 was accepted (34 % -2 == 0)."""
+    with pytest.raises(ConfigError, match=rf"option data.pool = {pool} is out of range: a divisor of the 34-pixel"):
+        apply_overrides(TrainConfig(), {"data.pool": pool})
+
+
 def test_config_integer_too_large_for_a_float_option_is_a_config_error():
-    with pytest.raises(ConfigError, match="strategy.sigma"):
+    """Was OverflowError from float(int)."""
+    with pytest.raises(ConfigError, match=r"option strategy.sigma = <an integer of 1329 bits> is out of range"):
         loads("[strategy]\nsigma = 1" + "0" * 400)
 
 

@@ -93,7 +93,7 @@ class DataSection:
                 "at most 10000 bins, or unset",
             )
         _check(
-            SENSOR_WIDTH % self.pool == 0 and SENSOR_HEIGHT % self.pool == 0, "data.pool", self.pool,
+            self.pool >= 1 and SENSOR_WIDTH % self.pool == 0 and SENSOR_HEIGHT % self.pool == 0, "data.pool", self.pool,
             "a divisor of the 34-pixel sensor side: 1, 2, 17 or 34",
         )
         _check(
@@ -410,7 +410,12 @@ def _coerce(value: Any, hint: Any, option: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise wrong
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond the float range (TOML integers are unbounded here)
+            raise ConfigError(
+                f"option {option} = <an integer of {value.bit_length()} bits> is out of range: a number within +-1.8e308"
+            ) from None
     if hint is str:
         if not isinstance(value, str):
             raise wrong
@@ -450,6 +455,8 @@ def loads(text: str, source: str = "<string>") -> TrainConfig:
         tables = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source}: not valid TOML: {error}") from None
+    except (ValueError, RecursionError) as error:  # an integer of over 4300 digits; nesting too deep
+        raise ConfigError(f"{source}: not valid TOML: {type(error).__name__}: {error}") from None
     try:
         return from_dict(tables)
     except ConfigError as error:
@@ -484,6 +491,8 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         value = tomllib.loads(f"value = {raw}")["value"]
     except tomllib.TOMLDecodeError:
         value = raw
+    except (ValueError, RecursionError) as error:  # an integer of over 4300 digits; nesting too deep
+        raise ConfigError(f"override {key}: its value cannot be read ({type(error).__name__}: {error})") from None
     return key, value
 
 
