@@ -48,6 +48,7 @@ import numpy as np
 from eggroll_snn import __version__
 from eggroll_snn.errors import ConfigError, DataFormatError
 from eggroll_snn.evaluate import load_model
+from eggroll_snn.quantize import nir_annotations
 from eggroll_snn.snn import MIN_THRESHOLD
 
 DISCRETISATION = "forward_euler"
@@ -146,6 +147,7 @@ def to_nir(
     dt: float = 1e-3,
     frame_shape: Sequence[int] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    integer_weights: Mapping[str, Any] | None = None,
 ) -> nir.NIRGraph:
     """Translate a network into a NIR graph (``Input -> (Affine -> LIF)* -> Affine -> LI -> Output``).
 
@@ -159,6 +161,11 @@ def to_nir(
       frame_shape: ``(T, P, H, W)`` of the frames the network reads, recorded in the metadata;
         ``P * H * W`` must equal ``network_config.input_size``.
       metadata: extra entries for the graph metadata (strings, numbers, lists of numbers, dicts).
+      integer_weights: for a model trained with integer weights, its record from ``model.json``
+        (``"weights"``, see :func:`eggroll_snn.quantize.describe`): the weights and biases must be
+        integers times their layer's scale; each Affine node's metadata then holds ``weight_int``,
+        ``bias_int`` and ``scale`` (``weight == weight_int * scale`` exactly) and the graph
+        metadata the format, ``q_max`` and the scales.
 
     Returns:
       A ``nir.NIRGraph``. Node names: ``input``, ``affine_1``, ``lif_1``, ..., ``affine_out``,
@@ -170,12 +177,16 @@ def to_nir(
       ConfigError: ``dt`` not a positive number, ``params`` not shaped as ``network_config``
         says, ``frame_shape`` not matching the input size, or a layer mixing ``beta = 1`` with
         ``beta < 1``.
+      CheckpointError: ``integer_weights`` given but the weights are not on its grid.
 
     Warns:
       SubtractionResetWarning: the network resets by subtraction; the graph resets to zero.
     """
     dt = _check_dt(dt)
     layers = _check_network(params, network_config)
+    node_annotations, graph_annotations = [{}] * len(layers), {}
+    if integer_weights is not None:
+        node_annotations, graph_annotations = nir_annotations(params, integer_weights)
     if network_config.reset == "subtract":
         warnings.warn(
             "this network resets by subtracting the threshold (v <- v - theta), which NIR's LIF cannot "
@@ -196,27 +207,30 @@ def to_nir(
             dt,
             f"hidden layer {number}",
         )
-        nodes[f"affine_{number}"] = _affine(layer)
+        nodes[f"affine_{number}"] = _affine(layer, node_annotations[number - 1])
         nodes[f"{type(neurons).__name__.lower()}_{number}"] = neurons
     size = network_config.num_classes
     readout_neurons = _neuron_node(
         _effective_constant(readout, "beta", network_config.readout_beta, size), None, dt, "read-out layer"
     )
     readout_name = f"{type(readout_neurons).__name__.lower()}_out"
-    nodes["affine_out"] = _affine(readout)
+    nodes["affine_out"] = _affine(readout, node_annotations[-1])
     nodes[readout_name] = readout_neurons
     nodes["output"] = nir.Output(output_type=np.array([size]))
     chain = list(nodes)
 
     graph_metadata = _graph_metadata(network_config, dt, frame_shape, readout_name)
+    graph_metadata.update(graph_annotations)
     graph_metadata.update(dict(metadata or {}))
     return nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:])), metadata=graph_metadata)
 
 
-def _affine(layer: Mapping[str, Any]) -> nir.Affine:
-    """``nir.Affine`` with the layer's float32 weight (out, in) and bias (out,)."""
+def _affine(layer: Mapping[str, Any], annotation: Mapping[str, Any]) -> nir.Affine:
+    """``nir.Affine`` with the layer's float32 weight (out, in) and bias (out,); ``annotation``: its metadata."""
     return nir.Affine(
-        weight=np.asarray(layer["weight"], dtype=np.float32), bias=np.asarray(layer["bias"], dtype=np.float32)
+        weight=np.asarray(layer["weight"], dtype=np.float32),
+        bias=np.asarray(layer["bias"], dtype=np.float32),
+        metadata=dict(annotation),
     )
 
 
@@ -400,7 +414,9 @@ def export_run(run_dir: str | Path, path: str | Path, dt: float = 1e-3) -> nir.N
     The model is read with :func:`eggroll_snn.evaluate.load_model` (``model.npz`` + ``model.json``,
     checksummed, with the training config). The graph is :func:`to_nir` of it, with the run's
     frame shape ``(T, P, H, W)``, frame settings, and the model's generation and validation
-    accuracy recorded in the metadata.
+    accuracy recorded in the metadata. A model trained with integer weights (``--weights int8``)
+    exports its on-grid weights (integers times the layer's scale) and records the integer form
+    (see ``integer_weights`` of :func:`to_nir`).
 
     Args:
       run_dir: a run folder holding ``model.npz`` and ``model.json``.
@@ -436,6 +452,9 @@ def export_run(run_dir: str | Path, path: str | Path, dt: float = 1e-3) -> nir.N
     for key in ("generation", "validation_accuracy"):
         if isinstance(model_metadata.get(key), (int, float)):
             extra[key] = model_metadata[key]
-    graph = to_nir(params, network_config, dt=dt, frame_shape=frame_shape, metadata=extra)
+    graph = to_nir(
+        params, network_config, dt=dt, frame_shape=frame_shape, metadata=extra,
+        integer_weights=model_metadata.get("weights"),
+    )
     nir.write(path, graph)
     return graph
