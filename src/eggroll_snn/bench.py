@@ -16,12 +16,12 @@ random event frames, in one process, and is timed as one compiled call per gener
   of inputs between members), evaluated B samples at a time;
 * ``population_sigma0``: our population forward alone with sigma = 0 (rank-1 factors whose scale
   is zero): no ask/tell bookkeeping, the same N*B member-evaluations;
-* ``bptt``: one surrogate-gradient training step on B samples, once a ``eggroll_snn.bptt``
-  module exists (else reported as not available).
+* ``bptt``: one surrogate-gradient training step (:mod:`eggroll_snn.bptt`, the trainer's
+  defaults) on the B samples of the minibatch, as a reference (it evaluates B samples, not N*B).
 
 Per method: the median of ``repeats`` timed calls after ``warmup`` untimed ones
 (``seconds_per_generation``), the compile time, the ratio to ``eggroll_r1``, member-evaluations
-per second (``N*B / seconds``), XLA's own account of the call's buffers (arguments + outputs +
+per second (``N*B / seconds``; ``B / seconds`` for ``bptt``), XLA's own account of the call's buffers (arguments + outputs +
 temporaries, from ``Compiled.memory_analysis``: exact and noise-free) and, with ``rss=True``, the
 peak memory of a fresh process that builds the same inputs, compiles and runs only that method
 (peak RSS on CPU, ``peak_bytes_in_use`` of the device on accelerators), so a method never
@@ -342,6 +342,28 @@ def _prepare_evosax(config: BenchConfig) -> Prepared:
     return Prepared(step, (state, key), _minibatch(config))
 
 
+def _prepare_bptt(config: BenchConfig) -> Prepared:
+    """One surrogate-gradient optimiser step on the B samples of the minibatch (the trainer's defaults)."""
+    import jax
+    import jax.numpy as jnp
+
+    from eggroll_snn import bptt, snn
+
+    network = config.network()
+    method = bptt.SurrogateGradient()
+    state = method.init(jax.random.key(config.seed + 1), snn.init_params(jax.random.key(config.seed), network))
+
+    def step(state, frames, labels):
+        return method.step(state, frames.astype(jnp.float32), labels, network)
+
+    return Prepared(step, state, _minibatch(config))
+
+
+def samples_per_call(config: BenchConfig, method: str) -> int:
+    """Sample evaluations in one call of ``method``: N*B, except B for the BPTT step."""
+    return config.batch_size if method == "bptt" else config.member_evaluations
+
+
 def unavailable_reason(config: BenchConfig, method: str) -> str | None:
     """Why ``method`` cannot run here, or ``None`` when it can."""
     if method.startswith("eggroll_r") and _rank(method) > min(config.layer_sizes):
@@ -352,10 +374,8 @@ def unavailable_reason(config: BenchConfig, method: str) -> str | None:
         )
     if method == "evosax_open_es" and evosax_open_es() is None:
         return "evosax is not installed (pip install 'eggroll-snn[bench]')"
-    if method == "bptt":
-        if importlib.util.find_spec("eggroll_snn.bptt") is None:
-            return "not available: no surrogate-gradient baseline (eggroll_snn.bptt) exists yet"
-        return "not available: eggroll_snn.bptt exists but the benchmark has no adapter for it yet"
+    if method == "bptt" and importlib.util.find_spec("eggroll_snn.bptt") is None:
+        return "not available: no surrogate-gradient baseline (eggroll_snn.bptt) in this version"
     return None
 
 
@@ -367,7 +387,12 @@ def prepare(config: BenchConfig, method: str) -> Prepared:
         raise ConfigError(f"bench method {method} cannot run: {reason}")
     if method.startswith("eggroll_r") or method == "full_rank":
         return _prepare_strategy(config, method)
-    builders = {"evosax_open_es": _prepare_evosax, "inference": _prepare_inference, "population_sigma0": _prepare_sigma0}
+    builders = {
+        "evosax_open_es": _prepare_evosax,
+        "inference": _prepare_inference,
+        "population_sigma0": _prepare_sigma0,
+        "bptt": _prepare_bptt,
+    }
     return builders[method](config)
 
 
@@ -563,7 +588,8 @@ def run_benchmark(
             entry = {"available": False, "reason": reasons[method], "seconds_per_generation": None}
         else:
             entry = {"available": True, **timings[method]}
-            entry["member_evaluations_per_second"] = config.member_evaluations / entry["seconds_per_generation"]
+            entry["samples_per_generation"] = samples_per_call(config, method)
+            entry["member_evaluations_per_second"] = entry["samples_per_generation"] / entry["seconds_per_generation"]
             if rss:
                 entry.update(isolated_memory(config, method))
         result["methods"][method] = entry
@@ -745,6 +771,8 @@ def markdown_table(result: dict) -> str:
         )
     speedup, fraction = result["speedup_full_rank_over_eggroll_r1"], result["throughput_fraction_of_inference"]
     lines.append("")
+    if result["methods"].get("bptt", {}).get("available"):
+        lines.append("bptt is one surrogate-gradient step on the B samples: its member-evals / s counts B per step, not N*B.")
     if speedup is not None:
         lines.append(f"full_rank / eggroll_r1 = {speedup:.1f}x (speed-up of EGGROLL r=1 per generation)")
     if fraction is not None:
