@@ -24,11 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from eggroll_snn import checkpoint
-from eggroll_snn.config import TrainConfig, apply_overrides, loads, parse_assignment
+from eggroll_snn.config import TrainConfig, apply_overrides, dumps, loads, parse_assignment
 from eggroll_snn.data.events import EVENT_DTYPE, decode_events
 from eggroll_snn.data.nmnist import NMNIST
 from eggroll_snn.errors import CheckpointError, ConfigError, DataFormatError
@@ -375,6 +375,21 @@ def test_config_integer_with_too_many_digits_is_a_config_error():
         loads("[train]\nseed = 1" + "0" * 5000, source="fuzz.toml")
     with pytest.raises(ConfigError, match="override train.seed: its value cannot be read"):
         parse_assignment("train.seed=1" + "0" * 5000)
+
+
+@FUZZ
+@given(text=st.text(st.characters(codec="utf-8"), max_size=30))
+@example(text="runs\x7f/\x00\t\"\\")
+def test_config_string_options_survive_the_toml_round_trip(text):
+    """DEL (U+007F) was written raw, which TOML forbids: the run's config.toml could not be read back."""
+    config = apply_overrides(TrainConfig(), {"data.cache_dir": text, "data.root": text})
+    assert loads(dumps(config)) == config
+
+
+def test_config_path_with_non_utf8_bytes_is_refused_up_front():
+    """Was UnicodeEncodeError while writing the run's config.toml (argv keeps such bytes as surrogates)."""
+    with pytest.raises(ConfigError, match=r"option data.root = '/data/\\udcff' is not allowed: expected text that UTF-8"):
+        apply_overrides(TrainConfig(), {"data.root": "/data/\udcff"})
 
 
 @pytest.mark.parametrize("pool", [0, -2])

@@ -419,6 +419,13 @@ def _coerce(value: Any, hint: Any, option: str) -> Any:
     if hint is str:
         if not isinstance(value, str):
             raise wrong
+        try:  # a path from the command line with non-UTF-8 bytes holds lone surrogates
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(
+                f"option {option} = {value!r} is not allowed: expected text that UTF-8 can encode (the run's "
+                "config.toml must store it); rename the file or folder"
+            ) from None
         return value
     raise TypeError(f"unsupported option type {hint!r} for {option}")  # a bug in this module
 
@@ -529,8 +536,9 @@ def _toml_value(value: Any) -> str:
         # TOML needs a fraction or exponent to read a float back as a float.
         return text if any(c in text for c in ".en") else text + ".0"
     if isinstance(value, str):
-        # JSON's escaped string is a valid TOML basic string.
-        return json.dumps(value, ensure_ascii=False)
+        # JSON's escaped string is a valid TOML basic string once DEL, which TOML also forbids
+        # raw and JSON leaves alone, is escaped too.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     raise TypeError(f"cannot write {value!r} as TOML")
