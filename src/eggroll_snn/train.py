@@ -73,7 +73,7 @@ METRIC_FIELDS = (
 #: Metrics that measure time and so differ between otherwise identical runs.
 TIMING_FIELDS = ("seconds_per_generation", "wall_time_s")
 #: Options that may change when a run is resumed (everything else must match the checkpoint).
-RESUMABLE_CHANGES = ("train.generations", "train.max_seconds")
+RESUMABLE_CHANGES = ("train.generations", "train.max_seconds", "train.devices")
 
 
 class TrainingState(NamedTuple):
@@ -475,7 +475,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
       run_dir: the run folder (created; must not hold another run unless ``resume``).
       resume: continue from the newest valid checkpoint in ``run_dir/checkpoints`` (corrupt ones
         are skipped with a warning); ``metrics.jsonl`` is cut back to that generation. Only
-        ``train.generations`` and ``train.max_seconds`` may differ from the run's ``config.toml``.
+        ``train.generations``, ``train.max_seconds`` and ``train.devices`` may differ from the run's
+        ``config.toml``.
       progress: show a progress bar.
 
     Returns:
