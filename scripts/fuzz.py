@@ -64,14 +64,19 @@ DEFAULT_DATA = Path("/work/shared/data/nmnist-small")
 
 
 def failure_kind(error: BaseException, *sources: object) -> str:
-    """``"Type: message template"``: file names, quoted text and numbers blanked, first clause only."""
+    """``"Type: message template"`` of an error, counted as one failure kind.
+
+    The template keeps only the message's fixed words (first clause): file names, quoted text,
+    numbers and every token holding anything but letters (array shapes, dtypes, member paths,
+    which echo the input) are dropped, so inputs that fail the same way give the same kind.
+    """
     text = str(error)
     for source in sources:
         text = text.replace(str(source), "<file>")
-    text = re.sub(r"^<file>.*?: ", "<file>: ", text)  # "<zip>/<member name>: ..." -> "<file>: ..."
     text = re.sub(r"b?'(?:\\.|[^'\\])*'|b?\"(?:\\.|[^\"\\])*\"", "'…'", text)
-    text = re.sub(r"0x[0-9a-fA-F]+|\d+", "N", text)
-    return f"{type(error).__name__}: {text.split('; ')[0][:160]}"
+    text = re.sub(r"0x[0-9a-fA-F]+|\d+", "N", text.split("; ")[0])
+    words = [word.rstrip(",;:.") for word in text.split()]
+    return f"{type(error).__name__}: " + " ".join(word for word in words if re.fullmatch(r"[A-Za-z-]+|'…'", word))[:160]
 
 
 _CONFIG_PHRASES = (
