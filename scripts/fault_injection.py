@@ -10,7 +10,8 @@ What it does:
 
 1. Writes a tiny training config (17 x 17 frames, 4 time bins, 16 hidden neurons, 16 members,
    240 generations; metrics every 2 generations, validation every 6, a checkpoint every 4) and
-   trains it once without interruption: the *reference* run.
+   trains it once without interruption: the *reference* run. A second uninterrupted run, the
+   *control*, must equal it (it also times a session for the ``time`` trigger below).
 2. Runs ``--trials`` trials. Each trial trains the same config into a new folder as a subprocess
    (``python -m eggroll_snn.cli train``) and sends it ``SIGKILL`` at a seeded random moment, chosen
    by one of three triggers:
@@ -24,6 +25,7 @@ What it does:
 
    It then restarts with ``--resume`` (or afresh when the kill came before ``config.toml``
    existed) and repeats, up to ``--max-kills`` kills, until a session exits with status 0.
+   A trial whose run finished before its kill moment is not counted; another one replaces it.
 3. After each kill it checks that every checkpoint on disk is either complete (checksum matches)
    or absent: a torn checkpoint is a failure.
 4. Runs ``--sigint-trials`` trials that send ``SIGINT`` (Ctrl-C) instead: the process must exit

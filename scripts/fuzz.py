@@ -29,9 +29,10 @@ when the ``atheris`` package is installed; one subprocess per target). An input 
 ``--slow-seconds`` counts as a hang. Every input that raised anything else is saved under
 ``--out`` and counted as *unexpected*.
 
-It prints, per target and in total: inputs, distinct failure kinds (exception type + message
-template with file names and numbers blanked), unexpected, the slowest input and the peak
-memory. Exit status 0 when nothing unexpected happened.
+It prints, per target and in total: inputs, distinct failure kinds (exception type + the fixed
+words of the message, see :func:`failure_kind`; for config errors the option and what was
+wrong, see :func:`config_kind`), unexpected, the slowest input and the peak memory. Exit status
+0 when nothing unexpected happened.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import struct
 import subprocess
 import sys
@@ -106,8 +108,8 @@ def config_kind(error: BaseException) -> str:
 class Workspace:
     """A private temporary folder the targets write their files into (one per process)."""
 
-    def __init__(self, data_root: Path | None = DEFAULT_DATA):
-        self.path = Path(tempfile.mkdtemp(prefix="eggroll-fuzz-"))
+    def __init__(self, data_root: Path | None = DEFAULT_DATA, base: Path | None = None):
+        self.path = Path(tempfile.mkdtemp(prefix="eggroll-fuzz-", dir=base))
         self.data_root = data_root if data_root is not None and (Path(data_root) / "NMNIST").is_dir() else None
         self._checkpoint = None
 
@@ -499,7 +501,7 @@ def _atheris_child(name: str, runs: int, seed: int, stats_path: Path, out_dir: P
         import eggroll_snn.data.archive  # noqa: F401
         import eggroll_snn.data.events  # noqa: F401
         import eggroll_snn.data.nmnist  # noqa: F401
-    workspace = Workspace(data_root)
+    workspace = Workspace(data_root, base=out_dir)  # left behind: libFuzzer ends the process
     runner = Runner(name, workspace, out_dir, slow_seconds)
     corpus = out_dir / "corpus" / name
     corpus.mkdir(parents=True, exist_ok=True)
@@ -585,6 +587,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unexpected inputs and tracebacks saved under {out_dir}")
     if args.json:
         args.json.write_text(json.dumps({"engine": engine, "targets": [s.to_dict() for s in results]}, indent=1) + "\n")
+    if workspace is not None:
+        shutil.rmtree(workspace.path, ignore_errors=True)
+    if not total_unexpected and args.out is None:
+        shutil.rmtree(out_dir, ignore_errors=True)
     return 1 if total_unexpected else 0
 
 
