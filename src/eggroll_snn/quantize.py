@@ -19,10 +19,11 @@ i.e. once per generation and for every evaluation)::
 
 so the largest weight lands on (or just inside) ``+-q_max`` and nothing is clipped when the scale
 is set. In a hidden layer the threshold is then ``k + 1/2`` weight steps, half-way between two
-grid points. With integer inputs (event counts) a membrane that is a whole number of steps (every
-membrane before the leak first acts, and every one in an integer implementation) is
-``n * s = s (W_int x + b_int)``, so it can never tie with the threshold: float rounding cannot
-flip a spike, and an integer implementation fires when ``n >= k + 1``. (A threshold of exactly
+grid points. With integer inputs (event counts) a membrane on which no leak or reset has acted
+yet (e.g. every membrane of the first time bin) is a whole number of steps,
+``n * s = s (W_int x + b_int)``, so it can never tie with the threshold and float rounding cannot
+flip its spike; an implementation that keeps its membrane in whole steps fires when
+``n >= k + 1``. (A threshold of exactly
 ``k`` steps made such ties common, e.g. int4 with k = 3, and the float32 result of a tie then
 depended on the order of summation.) With learned per-neuron thresholds no single ``k`` exists and
 the hidden layers use ``max|W| / q_max`` too.
@@ -38,8 +39,9 @@ clips. The gradient estimate ignores the scale's dependence on ``W`` (straight-t
 **Population members** are evaluated at ``Q(W) + sigma E_i``: the low-rank perturbation stays a
 float correction added to the shared integer map, ``x Q(W)^T + sigma (x B) A^T``. Projecting each
 member onto the grid, ``Q(W + sigma E_i)``, would need every member's dense m x n matrix (which
-EGGROLL exists to avoid) and, when ``sigma`` is below the grid step (int4: ``s ~ 0.1`` against
-``sigma = 0.05``), would round most perturbations away and leave no fitness signal. The members
+EGGROLL exists to avoid) and, when ``sigma`` is below the grid step (int4 at the end of a
+real-subset run: ``s ~ 0.1`` against ``sigma = 0.05``), would round most perturbations away and
+leave no fitness signal. The members
 only probe the fitness around ``Q(W)``; only ``Q(W)`` is ever deployed. The strategy's update
 ``g = 1/(N sigma) sum_i f~_i E_i`` estimates the gradient of the smoothed fitness at ``Q(W)`` and
 is applied to the float master ``W`` (the straight-through estimator of quantisation-aware
@@ -49,7 +51,9 @@ noise in the strategies and lose every update smaller than one step, and the dep
 the same kind of object either way.
 
 Validation, the test evaluation, ``model.npz`` and the NIR export all use ``Q(W)`` exactly.
-Learned per-neuron ``beta``/``threshold`` vectors stay float32.
+Learned per-neuron ``beta``/``threshold`` vectors stay float32. The surrogate-gradient method
+(``bptt``) steps the float weights without the grid; its validation and saved model are still
+projected (post-training quantisation with model selection on the grid).
 """
 
 from __future__ import annotations
