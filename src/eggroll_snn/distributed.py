@@ -306,6 +306,8 @@ class ShardedPopulation:
 
         Works across processes: each process supplies its own (identical) copy of the values.
         """
+        if jax.process_count() == 1:
+            return jax.device_put(tree, self.replicated)
         local_devices = [d for d in self.mesh.devices.flat if d.process_index == jax.process_index()]
 
         def place(leaf):
@@ -334,7 +336,8 @@ class ShardedPopulation:
         """AOT-compile ``length`` scanned generations over the mesh, plus the replica check.
 
         Same contract as the trainer's single-device compiler: the returned function maps
-        host-local ``(state, frames, labels)`` to host-local ``(state, metrics (length,))``.
+        ``(state, frames, labels)`` to ``(state, metrics (length,))``; the state it returns is
+        replicated on the mesh (one process) or this process's copy (several processes).
 
         Raises (from the returned function):
           TrainingError: the replicas' checksums differ after the chunk.
@@ -357,10 +360,17 @@ class ShardedPopulation:
         compiled = jax.jit(sharded).lower(self.replicate(state), placed_frames, placed_labels).compile()
 
         def run(state, frames, labels):
-            generation = int(np.asarray(self.local_copy(state.generation)))
             new_state, metrics, checksums = compiled(self.replicate(state), *self._placed_data(frames, labels))
-            self.check_replicas(np.asarray(self.local_copy(checksums)), generation, generation + length)
-            return self.local_copy(new_state), self.local_copy(metrics)
+            checksums = np.asarray(self.local_copy(checksums))
+            if np.any(checksums != checksums[0]):
+                first = int(np.asarray(self.local_copy(state.generation)))
+                self.check_replicas(checksums, first, first + length)
+            # One process: the state stays on the mesh for the next call (no copies per call).
+            # Several: each continues from its own copy, so that its validation and checkpoints
+            # are computations of its own and not collective programs.
+            if jax.process_count() > 1:
+                new_state = self.local_copy(new_state)
+            return new_state, self.local_copy(metrics)
 
         run.compiled = compiled  # for inspection, e.g. of the collectives in compiled.as_text()
         return run
