@@ -314,12 +314,16 @@ def seeds_config_toml(workspace: Workspace) -> list[bytes]:
 
 
 def seeds_config_overrides(workspace: Workspace) -> list[bytes]:
-    from eggroll_snn.config import TrainConfig, _toml_value
+    """Every set option of the default config as ``section.key=value`` (its TOML line), four a seed."""
+    from eggroll_snn.config import TrainConfig, dumps
 
-    lines = []
-    for section, table in TrainConfig().to_dict().items():
-        for key, value in table.items():
-            lines.append(f"{section}.{key}={_toml_value(value) if value is not None else '0'}")
+    lines, section = [], ""
+    for line in dumps(TrainConfig()).splitlines():
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif " = " in line and not line.startswith("#"):
+            key, _, value = line.partition(" = ")
+            lines.append(f"{section}.{key}={value}")
     return ["\n".join(lines[i : i + 4]).encode() for i in range(0, len(lines), 4)]
 
 
