@@ -273,7 +273,7 @@ class ShardedPopulation:
         self.device_count = mesh.devices.size
         self.members_per_device = members_per_device(population_size, self.device_count)
         self.replicated = NamedSharding(mesh, PartitionSpec())
-        self._placed: dict[int, tuple[Any, jax.Array]] = {}
+        self._placed: tuple[Any, Any, tuple[jax.Array, jax.Array]] | None = None  # (frames, labels, on the mesh)
 
     # -- inside the shard_map ----------------------------------------------------------------
     def evaluate(self, params, perturbations, inputs: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -325,11 +325,10 @@ class ShardedPopulation:
         return jax.tree_util.tree_map(lambda leaf: leaf.addressable_shards[0].data, tree)
 
     def _placed_data(self, frames: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """The training data replicated on the mesh, placed once per session (keyed by identity)."""
-        key = id(frames)
-        if key not in self._placed:
-            self._placed[key] = self.replicate((frames, labels))
-        return self._placed[key]
+        """The training data replicated on the mesh: placed once, again only for other arrays."""
+        if self._placed is None or self._placed[0] is not frames or self._placed[1] is not labels:
+            self._placed = (frames, labels, self.replicate((frames, labels)))
+        return self._placed[2]
 
     # -- compiled chunks -----------------------------------------------------------------------
     def compile_chunk(self, step: Callable, state: Any, frames: jax.Array, labels: jax.Array, length: int) -> Callable:
