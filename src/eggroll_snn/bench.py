@@ -812,7 +812,7 @@ def write_plots(report: dict, out_dir: Path) -> list[Path]:
 
     paths = []
     headline = report["headline"]["methods"]
-    ranks = sorted(int(name[len("eggroll_r"):]) for name in headline if name.startswith("eggroll_r"))
+    ranks = sorted(_rank(name) for name, entry in headline.items() if name.startswith("eggroll_r") and entry["available"])
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.plot(ranks, [headline[f"eggroll_r{r}"]["seconds_per_generation"] for r in ranks], "o-", label="EGGROLL")
     for method, style in (("full_rank", "--"), ("evosax_open_es", ":"), ("inference", "-.")):
