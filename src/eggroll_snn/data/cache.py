@@ -132,7 +132,8 @@ def _load_cached(stem: Path, frame_shape: tuple[int, ...]):
     try:
         meta = json.loads(meta_path.read_text())
         frames = np.load(frames_path, mmap_mode="r", allow_pickle=False)
-        labels = np.load(labels_path, allow_pickle=False)
+        # Memory-mapped first: a crafted header claiming a huge shape must not allocate it.
+        labels = np.load(labels_path, mmap_mode="r", allow_pickle=False)
         count = meta["count"]
         valid = (
             meta.get("format") == CACHE_FORMAT_VERSION
@@ -143,14 +144,14 @@ def _load_cached(stem: Path, frame_shape: tuple[int, ...]):
             and (count == 0 or (labels.min() >= 0 and labels.max() < NUM_CLASSES))
         )
         skipped = [tuple(item) for item in meta.get("skipped", [])]
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
         valid, reason = False, str(error)
     else:
         reason = "shape, dtype or labels do not match its description"
     if not valid:
         warnings.warn(f"{meta_path}: ignoring a broken frame cache ({reason}); rebuilding it", stacklevel=3)
         return None
-    return frames, labels, skipped
+    return frames, np.array(labels), skipped  # labels are small: copy them out of the map
 
 
 def _fill_rows(files: SplitFiles, config: FrameConfig, frames_path: Path, first_row: int, skip_bad: bool):
