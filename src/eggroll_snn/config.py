@@ -225,8 +225,8 @@ class StrategySection:
     fitness_shaping: Literal["centered_rank", "zscore"] = "centered_rank"
     sigma_schedule: Literal["constant", "linear", "cosine"] = "constant"
     sigma_final_fraction: float = 1.0
-    learning_rate_schedule: Literal["constant", "linear", "cosine"] = "constant"
-    learning_rate_final_fraction: float = 1.0
+    learning_rate_schedule: Literal["constant", "linear", "cosine"] = "cosine"
+    learning_rate_final_fraction: float = 0.05
     surrogate: Literal["fast_sigmoid", "arctan"] = "fast_sigmoid"
     surrogate_slope: float = 10.0
 
@@ -282,10 +282,10 @@ class TrainSection:
         checkpoints and finishes as if ``generations`` were reached; unset = no limit.
     """
 
-    generations: int = 300
+    generations: int = 2000
     batch_size: int = 128
-    eval_every: int = 20
-    checkpoint_every: int = 20
+    eval_every: int = 100
+    checkpoint_every: int = 100
     keep_checkpoints: int = 3
     generations_per_call: int = 10
     seed: int = 0
