@@ -215,7 +215,7 @@ class StrategySection:
     """
 
     method: str = "eggroll"
-    population_size: int = 256
+    population_size: int = 512
     sigma: float = 0.05
     rank: int = 4
     learning_rate: float = 0.01
