@@ -49,6 +49,15 @@ def test_configs_folder_default_toml_documents_the_defaults():
     assert load(CONFIGS / "default.toml") == TrainConfig()
 
 
+def test_configs_folder_default_toml_lists_every_option():
+    import re
+
+    text = (CONFIGS / "default.toml").read_text()
+    for section, cls in config_module.SECTIONS.items():
+        for name in cls.__dataclass_fields__:
+            assert re.search(rf"^#? ?{name} = ", text, re.MULTILINE), f"{section}.{name} is not documented"
+
+
 def test_configs_folder_nmnist_small_toml_is_valid():
     config = load(CONFIGS / "nmnist-small.toml")
     assert config.data.pool == 2
