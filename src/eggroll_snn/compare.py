@@ -245,7 +245,12 @@ def _peak_rss_mib() -> float:
 
 
 def _worker(run_dir: Path) -> int:
-    """Train ``run_dir/config.toml`` into ``run_dir`` (resuming when it holds checkpoints); write ``process.json``."""
+    """Train ``run_dir/compare-config.toml`` into ``run_dir`` (resuming when it holds checkpoints).
+
+    Writes ``run_dir/process.json``: this process's peak RSS (MiB), the 1-minute load average at the
+    end, and the message of a :class:`~eggroll_snn.errors.EggrollSNNError` that stopped training
+    (e.g. a diverged network) or null.
+    """
     from eggroll_snn.errors import EggrollSNNError
     from eggroll_snn.train import train
 
