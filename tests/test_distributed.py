@@ -26,7 +26,10 @@ from eggroll_snn.errors import ConfigError
 
 FORCED_DEVICES = 4
 #: The tiny run every check shares: 17 x 17 frames, 4 bins, 16 hidden neurons, 16 members.
+#: The learning rate is constant: the sharded run stops its first leg with ``train.generations = 4``,
+#: and a decaying schedule spans ``train.generations``, so its first four steps would differ.
 TINY = {
+    "strategy.learning_rate_schedule": "constant",
     "data.num_time_bins": 4,
     "network.hidden_sizes": [16],
     "strategy.population_size": 16,

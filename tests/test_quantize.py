@@ -128,13 +128,14 @@ def test_bad_weights_option_names_it():
 
 
 def _tiny_int8_config(root) -> TrainConfig:
-    """17 x 17 frames, 4 bins, 32 hidden neurons, 32 members, 40 generations (~15 s), reset to zero."""
+    """17 x 17 frames, 4 bins, 32 hidden neurons, 32 members, 40 generations (~15 s), reset to zero, constant rate."""
     return apply_overrides(
         TrainConfig(),
         {
             "data.root": str(root), "data.num_time_bins": 4, "data.pool": 2,
             "network.hidden_sizes": [32], "network.reset": "zero", "network.weights": "int8",
             "strategy.population_size": 32, "strategy.rank": 2, "strategy.sigma": 0.05, "strategy.learning_rate": 0.02,
+            "strategy.learning_rate_schedule": "constant",
             "train.generations": 40, "train.batch_size": 32, "train.eval_every": 20, "train.checkpoint_every": 40,
             "train.generations_per_call": 20, "train.eval_batch_size": 128,
         },

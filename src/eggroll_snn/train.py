@@ -476,7 +476,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
       resume: continue from the newest valid checkpoint in ``run_dir/checkpoints`` (corrupt ones
         are skipped with a warning); ``metrics.jsonl`` is cut back to that generation. Only
         ``train.generations``, ``train.max_seconds`` and ``train.devices`` may differ from the run's
-        ``config.toml``.
+        ``config.toml``. A decaying sigma or learning-rate schedule spans ``train.generations``, so
+        a resume that changes it reshapes the schedule from the resumed generation on.
       progress: show a progress bar.
 
     Returns:
