@@ -127,11 +127,14 @@ def test_random_frames_are_clipped_poisson_counts_fixed_by_the_seed():
     assert set(np.unique(labels)) <= set(range(10))
 
 
-def test_rank_above_a_weight_side_is_reported_not_run():
-    config = dataclasses.replace(TINY, ranks=(1, 16))
+def test_rank_above_every_weight_side_is_reported_not_run():
+    config = dataclasses.replace(TINY, ranks=(1, 16))  # weights 8 x 32 and 10 x 8
     reason = bench.unavailable_reason(config, "eggroll_r16")
-    assert reason is not None and "rank 16" in reason and "10" in reason
+    assert reason is not None and "rank 16 > 8" in reason and "32-8-10" in reason
     assert bench.unavailable_reason(config, "eggroll_r1") is None
+    # At the headline size rank 16 runs: the 10 x 128 read-out uses rank 10, the hidden weight 16.
+    headline = bench.BenchConfig(ranks=(1, 16))
+    assert bench.unavailable_reason(headline, "eggroll_r16") is None
 
 
 # -- memory --------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def test_ints_widen_to_floats_and_lists_become_tuples():
         ("strategy.population_size", 7),  # odd with antithetic sampling
         ("strategy.population_size", 0),
         ("strategy.rank", 0),
-        ("strategy.rank", 11),  # read-out weight is 10 x 128: rank <= 10
+        ("strategy.rank", 129),  # hidden weight is 128 x 578: rank <= 128 (the read-out clips to 10)
         ("strategy.method", "cma_es"),
         ("strategy.optimizer", "lion"),
         ("strategy.fitness_shaping", "ranks"),

@@ -297,9 +297,28 @@ def test_bad_strategy_option_names_the_option(name, options, option):
         make_strategy(name, **options)
 
 
-def test_rank_above_the_smallest_weight_dimension_is_refused_at_init():
+def test_a_weight_narrower_than_the_rank_uses_its_full_rank():
+    params = {"narrow": jnp.zeros((6, 5)), "wide": jnp.zeros((9, 8))}
+    clipped, exact = make_strategy("eggroll", rank=8), make_strategy("eggroll", rank=5)
+    assert (clipped.layer_rank((6, 5)), clipped.layer_rank((9, 8)), clipped.layer_rank((10, 128))) == (5, 8, 8)
+    dense = {
+        rank: _members_dense(params, strategy.ask(strategy.init(jax.random.key(18), params)), strategy.population_size)
+        for rank, strategy in ((8, clipped), (5, exact))
+    }
+    # The 6 x 5 weight gets the rank-5 factors under both ranks; the 9 x 8 weight does not.
+    np.testing.assert_array_equal(dense[8]["narrow"], dense[5]["narrow"])
+    assert not np.allclose(dense[8]["wide"], dense[5]["wide"])
+    ranks = np.linalg.matrix_rank(np.asarray(dense[8]["wide"][:4]))
+    np.testing.assert_array_equal(ranks, [8, 8, 8, 8])
+    # Entries keep unit variance (over members) after clipping: E = A B^T / sqrt(min(r, m, n)).
+    big = make_strategy("eggroll", rank=8, population_size=4096, sigma=1.0)
+    members = _members_dense(params, big.ask(big.init(jax.random.key(19), params)), 4096)["narrow"]
+    assert 0.93 < float(jnp.var(members)) < 1.07
+
+
+def test_rank_above_every_weight_dimension_is_refused_at_init():
     strategy = make_strategy("eggroll", rank=6)
-    with pytest.raises(ConfigError, match=r"rank=6 exceeds min\(m, n\) = 5"):
+    with pytest.raises(ConfigError, match=r"rank=6 exceeds min\(m, n\) = 5 of every weight \(6 x 5\)"):
         strategy.init(jax.random.key(18), PARAMS)
     make_strategy("eggroll", rank=5).init(jax.random.key(18), PARAMS)  # the largest valid rank
 

@@ -366,11 +366,13 @@ def samples_per_call(config: BenchConfig, method: str) -> int:
 
 def unavailable_reason(config: BenchConfig, method: str) -> str | None:
     """Why ``method`` cannot run here, or ``None`` when it can."""
-    if method.startswith("eggroll_r") and _rank(method) > min(config.layer_sizes):
-        # EggrollStrategy refuses r > min(m, n) of any weight (the read-out's m is num_classes).
+    sizes = config.layer_sizes
+    widest = max(min(m, n) for m, n in zip(sizes[1:], sizes[:-1]))
+    if method.startswith("eggroll_r") and _rank(method) > widest:
+        # Each weight uses min(r, m, n); EggrollStrategy refuses an r that every weight would clip.
         return (
-            f"not available: rank {_rank(method)} > {min(config.layer_sizes)} = min(m, n) of the "
-            f"smallest weight of {'-'.join(map(str, config.layer_sizes))}; the strategy refuses it"
+            f"not available: rank {_rank(method)} > {widest} = the largest min(m, n) of the weights "
+            f"of {'-'.join(map(str, sizes))}; the strategy refuses it"
         )
     if method == "evosax_open_es" and evosax_open_es() is None:
         return "evosax is not installed (pip install 'eggroll-snn[bench]')"

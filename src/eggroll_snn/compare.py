@@ -64,12 +64,12 @@ BUDGETS = ("generations", "seconds")
 #: ``train.generations`` of a wall-clock run: a cap it should never reach. Decaying schedules
 #: stretch over this many generations, so wall-clock comparisons want constant ones.
 SECONDS_BUDGET_GENERATIONS = 10_000_000
-#: The methods of the built-in comparison: label -> options over the base config. Rank 10 is the
-#: largest the 10-class read-out's 10 x H weight admits (the strategies refuse r > min(m, n)).
+#: The methods of the built-in comparison: label -> options over the base config. At rank 16 the
+#: 10-class read-out's 10 x H weight uses its full rank 10 (each weight uses min(r, m, n)).
 DEFAULT_METHODS: dict[str, dict[str, Any]] = {
     "eggroll-r1": {"strategy.method": "eggroll", "strategy.rank": 1},
     "eggroll-r4": {"strategy.method": "eggroll", "strategy.rank": 4},
-    "eggroll-r10": {"strategy.method": "eggroll", "strategy.rank": 10},
+    "eggroll-r16": {"strategy.method": "eggroll", "strategy.rank": 16},
     "full-rank-es": {"strategy.method": "full_rank"},
     "bptt": {"strategy.method": "bptt", "strategy.learning_rate": 0.003, "strategy.surrogate_slope": 2.0},
 }

@@ -199,7 +199,8 @@ class StrategySection:
         uses only the learning-rate, optimiser, weight-decay and surrogate options).
       population_size: N members per generation (even when ``antithetic``).
       sigma: noise standard deviation; member i evaluates ``params + sigma * E_i``.
-      rank: r of the low-rank EGGROLL perturbations ``A B^T / sqrt(r)`` (ignored by full-rank ES).
+      rank: r of the low-rank EGGROLL perturbations ``A B^T / sqrt(r)``; a weight with min(m, n) < r
+        uses its full rank min(m, n) (ignored by full-rank ES).
       learning_rate: optimiser step size.
       optimizer: ``"adam"`` or ``"sgd"``.
       weight_decay: decoupled weight decay per step (0 disables it).
@@ -329,14 +330,15 @@ class TrainConfig:
     train: TrainSection = dataclasses.field(default_factory=TrainSection)
 
     def __post_init__(self) -> None:
-        # EGGROLL's factors are A (m, r), B (n, r): a rank above min(m, n) has no meaning.
+        # EGGROLL's factors are A (m, r), B (n, r): each weight uses min(r, m, n), so a rank above
+        # the largest min(m, n) would clip every weight and name a rank that no layer uses.
         if self.strategy.method == "eggroll":
             sizes = [self.data.input_size, *self.network.hidden_sizes, NUM_CLASSES]
-            smallest = min(min(m, n) for m, n in zip(sizes[1:], sizes[:-1]))
+            widest = max(min(m, n) for m, n in zip(sizes[1:], sizes[:-1]))
             _check(
-                self.strategy.rank <= smallest, "strategy.rank", self.strategy.rank,
-                f"at most {smallest}, the smallest side of the network's weight matrices "
-                f"(layer sizes {' -> '.join(map(str, sizes))})",
+                self.strategy.rank <= widest, "strategy.rank", self.strategy.rank,
+                f"at most {widest}, the largest min(m, n) of the network's weight matrices "
+                f"(layer sizes {' -> '.join(map(str, sizes))}; narrower weights use their full rank)",
             )
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

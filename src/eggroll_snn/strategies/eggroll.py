@@ -3,7 +3,8 @@
 Reference: B. Sarkar et al., "Evolution Strategies at the Hyperscale" (EGGROLL), 2025.
 
 For every 2-D weight ``W`` (m x n) and noise pair ``k`` the factors ``A_k`` (m x r) and ``B_k``
-(n x r) are standard normal, drawn from ``member_key(key, generation, k, param_index)`` and never
+(n x r), with ``r = min(rank, m, n)`` (a weight narrower than the rank gets its full rank), are
+standard normal, drawn from ``member_key(key, generation, k, param_index)`` and never
 stored. Member ``i`` of pair ``k`` is evaluated at ``W + sigma E_i`` with
 
     E_i = +-A_k B_k^T / sqrt(r)          (+ for member 2k, - for member 2k+1)
@@ -38,7 +39,9 @@ class EggrollStrategy(EvolutionStrategy):
     """Low-rank ES (maximises fitness); all options of :class:`StrategyConfig` plus ``rank``.
 
     Attributes:
-      rank: r, rank of each member's weight perturbation; 1 <= r <= min(m, n) of every weight.
+      rank: r, rank of each member's weight perturbation. A weight with min(m, n) < r uses
+        min(m, n) (its full rank; e.g. the 10 x 128 read-out at r = 16); r above the largest
+        min(m, n) of the network is refused, since every weight would be clipped.
     """
 
     name: ClassVar[str] = "eggroll"
@@ -49,25 +52,31 @@ class EggrollStrategy(EvolutionStrategy):
         if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
             raise ConfigError(f"rank={self.rank!r} must be a positive integer")
 
+    def layer_rank(self, shape: tuple[int, int]) -> int:
+        """The rank used for a weight of ``shape`` (m, n): ``min(rank, m, n)``."""
+        return min(self.rank, *shape)
+
     def _check_params(self, params) -> None:
-        for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-            if leaf.ndim == 2 and self.rank > min(leaf.shape):
-                raise ConfigError(
-                    f"rank={self.rank} exceeds min(m, n) = {min(leaf.shape)} of the {leaf.shape[0]} x "
-                    f"{leaf.shape[1]} weight params{jax.tree_util.keystr(path)}; a rank-r perturbation "
-                    f"needs r <= min(m, n): use rank <= {min(leaf.shape)}"
-                )
+        weights = [leaf.shape for leaf in jax.tree_util.tree_leaves(params) if leaf.ndim == 2]
+        widest = max((min(shape) for shape in weights), default=self.rank)
+        if self.rank > widest:
+            raise ConfigError(
+                f"rank={self.rank} exceeds min(m, n) = {widest} of every weight "
+                f"({', '.join(f'{m} x {n}' for m, n in weights)}); use rank <= {widest}"
+            )
 
     def _weight_perturbations(self, keys, shape, member_scales):
-        a, b = noise.low_rank_factors(keys, shape, self.rank)
+        rank = self.layer_rank(shape)
+        a, b = noise.low_rank_factors(keys, shape, rank)
         members = noise.member_pairs(self.population_size, self.antithetic)
-        return LowRank(a=a[members], b=b[members], scale=member_scales / math.sqrt(self.rank))
+        return LowRank(a=a[members], b=b[members], scale=member_scales / math.sqrt(rank))
 
     def _weight_direction(self, keys, shape, pair_weights):
-        a, b = noise.low_rank_factors(keys, shape, self.rank)
+        rank = self.layer_rank(shape)
+        a, b = noise.low_rank_factors(keys, shape, rank)
         # Contracting over (pair, rank) at once is the (m, K r) @ (K r, n) matmul of the docstring.
         weighted = a * pair_weights[:, None, None]
-        return jnp.einsum("kmr,knr->mn", weighted, b) / math.sqrt(self.rank)
+        return jnp.einsum("kmr,knr->mn", weighted, b) / math.sqrt(rank)
 
 
 __all__ = ["EggrollStrategy"]
