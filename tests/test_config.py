@@ -58,6 +58,13 @@ def test_configs_folder_default_toml_lists_every_option():
             assert re.search(rf"^#? ?{name} = ", text, re.MULTILINE), f"{section}.{name} is not documented"
 
 
+def test_configs_folder_simulated_best_toml_is_the_ladders_population_step():
+    # benchmarks/accuracy_ladder.sh's step s1 is the defaults with these two options changed.
+    config = load(CONFIGS / "simulated-best.toml")
+    assert config == apply_overrides(TrainConfig(), {"strategy.population_size": 1024, "train.generations": 3000})
+    assert "--population-size 1024 --generations 3000\n" in (CONFIGS.parent / "benchmarks" / "accuracy_ladder.sh").read_text()
+
+
 def test_configs_folder_nmnist_small_toml_is_valid():
     config = load(CONFIGS / "nmnist-small.toml")
     assert config.data.pool == 2
