@@ -221,3 +221,48 @@ def test_shift_frames_moves_each_recording_by_at_most_the_shift_and_keeps_interi
     assert offsets == {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}
     again = np.asarray(shift_frames(jnp.asarray(frames), jax.random.key(0), 2))
     assert np.array_equal(shifted, again)
+
+
+# -- starting from another run's model (train.init_from) ----------------------------------------
+@pytest.fixture(scope="module")
+def learned_run(nmnist_small_root, tmp_path_factory):
+    """A source run that is well above chance: 32 members, constant rate, 40 generations (~10 s)."""
+    run_dir = tmp_path_factory.mktemp("runs") / "learned"
+    config = tiny_config(
+        nmnist_small_root,
+        **{"strategy.population_size": 32, "strategy.learning_rate_schedule": "constant", "train.generations": 40},
+    )
+    return run_dir, train(config, run_dir, progress=False)
+
+
+def test_init_from_starts_at_the_source_model(learned_run, nmnist_small_root, tmp_path):
+    from eggroll_snn.evaluate import load_model, network_config
+    from eggroll_snn.train import _initial_state, make_strategy
+
+    source_dir, source = learned_run
+    config = tiny_config(nmnist_small_root, **{"train.init_from": str(source_dir), "train.seed": 7})
+    state, _ = _initial_state(config, make_strategy(config), network_config(config))
+    saved, _, _ = load_model(source_dir)
+    assert _params_equal(state.strategy.params, saved) and _params_equal(state.best_params, saved)
+    # Five generations with a negligible step keep the source's validation accuracy (chance is ~0.1).
+    still = tiny_config(
+        nmnist_small_root,
+        **{"train.init_from": str(source_dir), "train.generations": 5, "train.eval_every": 5,
+           "strategy.learning_rate": 1e-7, "strategy.sigma": 1e-6},
+    )
+    result = train(still, tmp_path / "fine", progress=False)
+    assert source.best_validation_accuracy > 0.2  # 0.24 when written; chance is 0.1
+    assert result.best_validation_accuracy == pytest.approx(source.best_validation_accuracy, abs=0.03)
+    assert load(tmp_path / "fine" / "config.toml").train.init_from == str(source_dir)
+
+
+def test_init_from_another_network_or_no_run_is_refused_and_leaves_no_folder(finished_run, nmnist_small_root, tmp_path):
+    _, source_dir, _ = finished_run
+    wider = tiny_config(nmnist_small_root, **{"train.init_from": str(source_dir), "network.hidden_sizes": [32]})
+    with pytest.raises(ConfigError, match=r"train.init_from = .*do not fit this network's .*\(32, 578\)"):
+        train(wider, tmp_path / "wider", progress=False)
+    assert not (tmp_path / "wider").exists()
+    missing = tiny_config(nmnist_small_root, **{"train.init_from": str(tmp_path)})
+    with pytest.raises(ConfigError, match=r"train.init_from = .*holds no finished training run"):
+        train(missing, tmp_path / "missing", progress=False)
+    assert not (tmp_path / "missing").exists()

@@ -281,6 +281,9 @@ class TrainSection:
       max_seconds: wall-clock budget: training stops at the end of the first compiled call that
         ends after this many seconds of training (summed over resumed sessions), validates,
         checkpoints and finishes as if ``generations`` were reached; unset = no limit.
+      init_from: a finished run folder whose selected model (``model.npz``) is the starting point
+        instead of a random initialisation, e.g. to fine-tune a network trained on the simulated
+        N-MNIST on real recordings; its parameters must have this network's shapes. Unset = random.
     """
 
     generations: int = 2000
@@ -295,6 +298,7 @@ class TrainSection:
     eval_batch_size: int = 500
     devices: int = 1
     max_seconds: Optional[float] = None
+    init_from: Optional[str] = None
 
     def __post_init__(self) -> None:
         _check(1 <= self.generations <= 10_000_000, "train.generations", self.generations, "an integer 1..10000000")
@@ -309,6 +313,11 @@ class TrainSection:
             _check(
                 math.isfinite(self.max_seconds) and self.max_seconds > 0, "train.max_seconds", self.max_seconds,
                 "a positive finite number of seconds, or unset",
+            )
+        if self.init_from is not None:
+            _check(
+                isinstance(self.init_from, str) and self.init_from.strip() != "", "train.init_from", self.init_from,
+                "a run folder path, or unset",
             )
 
 

@@ -453,11 +453,42 @@ class _Progress:
 # Training
 
 
-def _initial_state(config: TrainConfig, strategy, network: snn.NetworkConfig) -> tuple[TrainingState, jax.Array]:
-    """Generation-0 state and the minibatch key, all derived from ``train.seed``."""
+def _initial_params_from_run(run_dir: str, like: Any) -> Any:
+    """The selected model of the finished run ``run_dir``, checked against the shapes of ``like``.
+
+    Raises:
+      ConfigError: ``run_dir`` holds no readable model, or one of another network's shapes.
+    """
+    from eggroll_snn.evaluate import load_model
+
+    try:
+        params, _, _ = load_model(Path(run_dir).expanduser())
+    except CheckpointError as error:
+        raise ConfigError(f"train.init_from = {run_dir!r}: {error}") from None
+
+    def shapes(tree):
+        return {jax.tree_util.keystr(path): tuple(leaf.shape) for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+    if shapes(params) != shapes(like):
+        raise ConfigError(
+            f"train.init_from = {run_dir!r}: its model's parameters {shapes(params)} do not fit this "
+            f"network's {shapes(like)}; use the same data.pool, network.hidden_sizes and learned options"
+        )
+    return jax.tree_util.tree_map(lambda leaf, template: jnp.asarray(leaf, template.dtype), params, like)
+
+
+def _initial_state(
+    config: TrainConfig, strategy, network: snn.NetworkConfig, use_init_from: bool = True
+) -> tuple[TrainingState, jax.Array]:
+    """Generation-0 state and the minibatch key, all derived from ``train.seed``.
+
+    The mean parameters are random, or ``train.init_from``'s model when set and ``use_init_from``.
+    """
     root = jax.random.key(config.train.seed)
     init_key, noise_key, data_key = (jax.random.fold_in(root, purpose) for purpose in range(3))
     params = snn.init_params(init_key, network)
+    if use_init_from and config.train.init_from is not None:
+        params = _initial_params_from_run(config.train.init_from, params)
     state = TrainingState(
         strategy=strategy.init(noise_key, params),
         best_params=params,
@@ -487,14 +518,19 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
       TrainingError: every member's fitness was NaN in some generation (training stops; the
         last good checkpoint stays, nothing after it is written).
       CheckpointError: ``resume`` with a different or incompatible configuration.
+      ConfigError: ``train.init_from`` holds no finished run, or one of another network's shapes.
       KeyboardInterrupt: after writing a checkpoint of the generations completed so far.
     """
     run_dir = distributed.process_run_dir(run_dir)  # the run folder itself on one process
     _check_run_dir(config, run_dir, resume)
     population = distributed.sharded_population(config, network_config(config))  # None: one device
     metrics_path, checkpoint_dir = run_dir / "metrics.jsonl", run_dir / "checkpoints"
+    network = network_config(config)
+    strategy = make_strategy(config)
+    # A resumed run's state comes from its checkpoint; train.init_from only seeds a new run.
+    state, data_key = _initial_state(config, strategy, network, use_init_from=not resume)
     frames, labels = load_frames(config, "train", progress=progress)
-    _write_config(config, run_dir)  # only now: a run that cannot read its data leaves no folder
+    _write_config(config, run_dir)  # only now: a run that cannot read its data or model leaves no folder
     train_index, validation_index = stratified_split(labels, config.data.validation_fraction, config.train.seed)
     data = _Data(
         train_frames=jnp.asarray(frames[train_index]),  # uint8, moved to the device once
@@ -502,9 +538,6 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         validation_frames=jnp.asarray(frames[validation_index]),
         validation_labels=labels[validation_index],
     )
-    network = network_config(config)
-    strategy = make_strategy(config)
-    state, data_key = _initial_state(config, strategy, network)
     wall_offset = 0.0
     if resume:
         found = checkpoint.latest_valid_checkpoint(checkpoint_dir)

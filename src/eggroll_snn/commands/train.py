@@ -33,6 +33,7 @@ OPTION_FLAGS = (
     ("--max-seconds", "S", "train.max_seconds", float, "wall-clock budget: stop after the call that passes it"),
     ("--devices", "all|N", "train.devices", device_count, "devices the population is split over (see docs/scale-out.md)"),
     ("--weights", "FORMAT", "network.weights", str, "float32, or int8 / int4: integer weights times a per-layer scale"),
+    ("--init-from", "RUN_DIR", "train.init_from", str, "start from a finished run's model (fine-tuning) instead of random weights"),
 )
 
 
