@@ -16,7 +16,7 @@ from eggroll_snn.perturbation import LowRank, materialise
 # Compiled once per config: eager op-by-op dispatch would dominate the test time.
 forward = jax.jit(snn.forward, static_argnames="config")
 forward_with_state = jax.jit(snn.forward_with_state, static_argnames="config")
-population_logits = jax.jit(snn.population_logits, static_argnames=("config", "member_chunk"))
+population_logits = jax.jit(snn.population_logits, static_argnames=("config", "member_chunk", "antithetic_pairs"))
 
 CURRENTS = [0.75, 0.75, 0.25, 1.5, 0.0, 0.9]
 HAND_TRACES = {
@@ -139,6 +139,40 @@ def test_population_logits_equal_each_member_dense_forward(member_chunk):
         np.testing.assert_allclose(
             logits[index], forward(_dense_params(params, member), inputs, config), atol=1e-5
         )
+
+
+def _negated(perturbation):
+    """The antithetic partner: every leaf negated (a low-rank weight through its scale)."""
+    return jax.tree_util.tree_map(
+        lambda leaf: leaf._replace(scale=-leaf.scale) if isinstance(leaf, LowRank) else -leaf,
+        perturbation, is_leaf=lambda node: isinstance(node, LowRank),
+    )
+
+
+@pytest.mark.parametrize("learn", [False, True])
+@pytest.mark.parametrize("dense", [False, True])
+@pytest.mark.parametrize("member_chunk", [None, 2, 3, 100])
+def test_antithetic_pair_evaluation_equals_each_member_dense_forward(member_chunk, dense, learn):
+    config, params = _random_network(jax.random.key(3), learn)
+    plus = [_random_perturbation(jax.random.key(20 + i), params, rank=2, scale=0.3) for i in range(3)]
+    if dense:  # full-rank ES: dense noise on the weights too
+        plus = [jax.tree_util.tree_map(lambda w, p: materialise(jnp.zeros_like(w), p), params, member,
+                                       is_leaf=lambda node: isinstance(node, LowRank)) for member in plus]
+    members = [member for pair in plus for member in (pair, _negated(pair))]  # 2k: +E_k, 2k + 1: -E_k
+    stacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *members)
+    inputs = _spiky_inputs(jax.random.key(4))
+    logits = population_logits(params, stacked, inputs, config, member_chunk=member_chunk, antithetic_pairs=True)
+    assert logits.shape == (6, 5, 3)
+    for index, member in enumerate(members):
+        np.testing.assert_allclose(logits[index], forward(_dense_params(params, member), inputs, config), atol=1e-5)
+    assert np.abs(np.asarray(logits[0] - logits[1])).max() > 1e-2  # the partners differ
+
+
+def test_antithetic_pair_evaluation_needs_an_even_population():
+    config, params = _random_network(jax.random.key(3))
+    stacked = jax.tree_util.tree_map(lambda leaf: jnp.stack([leaf] * 3), _random_perturbation(jax.random.key(5), params, 1, 0.3))
+    with pytest.raises(ConfigError, match="even population; got 3"):
+        snn.population_logits(params, stacked, _spiky_inputs(jax.random.key(4)), config, antithetic_pairs=True)
 
 
 def test_learned_constants_equal_fixed_ones_and_are_clipped():

@@ -316,6 +316,13 @@ def test_a_weight_narrower_than_the_rank_uses_its_full_rank():
     assert 0.93 < float(jnp.var(members)) < 1.07
 
 
+def test_only_antithetic_full_rank_es_shares_the_pair_product():
+    # EGGROLL's per-member first-layer term is already rank r; sharing it would save little.
+    assert make_strategy("full_rank").shares_pairs
+    assert not make_strategy("full_rank", antithetic=False, population_size=7).shares_pairs
+    assert not make_strategy("eggroll").shares_pairs
+
+
 def test_rank_above_every_weight_dimension_is_refused_at_init():
     strategy = make_strategy("eggroll", rank=6)
     with pytest.raises(ConfigError, match=r"rank=6 exceeds min\(m, n\) = 5 of every weight \(6 x 5\)"):

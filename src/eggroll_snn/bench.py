@@ -215,14 +215,14 @@ def _strategy_and_state(config: BenchConfig, method: str):
     return strategy, strategy.init(jax.random.key(config.seed + 1), params)
 
 
-def _member_fitness(params, perturbations, frames, labels, network):
+def _member_fitness(params, perturbations, frames, labels, network, antithetic_pairs=False):
     """``(N,)`` minus the mean cross-entropy of every member on the minibatch (the trainer's fitness)."""
     import jax.numpy as jnp
 
     from eggroll_snn import snn
     from eggroll_snn.train import member_losses
 
-    logits = snn.population_logits(params, perturbations, frames.astype(jnp.float32), network)
+    logits = snn.population_logits(params, perturbations, frames.astype(jnp.float32), network, antithetic_pairs=antithetic_pairs)
     return -member_losses(logits, labels)[0]
 
 
@@ -232,7 +232,7 @@ def _prepare_strategy(config: BenchConfig, method: str) -> Prepared:
     network = config.network()
 
     def step(state, frames, labels):
-        fitness = _member_fitness(state.params, strategy.ask(state), frames, labels, network)
+        fitness = _member_fitness(state.params, strategy.ask(state), frames, labels, network, strategy.shares_pairs)
         return strategy.tell(state, fitness)
 
     return Prepared(step, state, _minibatch(config))

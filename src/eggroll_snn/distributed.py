@@ -266,12 +266,14 @@ class ShardedPopulation:
       mesh: a 1-D mesh with axis ``"population"`` (see :func:`population_mesh`).
       network: the network the members run.
       population_size: N, a multiple of the mesh size.
+      antithetic_pairs: the strategy's ``shares_pairs``; used where every device holds whole pairs.
     """
 
-    def __init__(self, mesh: Mesh, network: snn.NetworkConfig, population_size: int):
+    def __init__(self, mesh: Mesh, network: snn.NetworkConfig, population_size: int, antithetic_pairs: bool = False):
         self.mesh, self.network = mesh, network
         self.device_count = mesh.devices.size
         self.members_per_device = members_per_device(population_size, self.device_count)
+        self.antithetic_pairs = antithetic_pairs and self.members_per_device % 2 == 0
         self.replicated = NamedSharding(mesh, PartitionSpec())
         self._placed: tuple[Any, Any, tuple[jax.Array, jax.Array]] | None = None  # (frames, labels, on the mesh)
 
@@ -295,7 +297,8 @@ class ShardedPopulation:
         count = self.members_per_device
         start = jax.lax.axis_index(MESH_AXIS) * count
         local = jax.tree_util.tree_map(lambda leaf: jax.lax.dynamic_slice_in_dim(leaf, start, count, axis=0), perturbations)
-        losses, accuracies = member_losses(snn.population_logits(params, local, inputs, self.network), labels)
+        logits = snn.population_logits(params, local, inputs, self.network, antithetic_pairs=self.antithetic_pairs)
+        losses, accuracies = member_losses(logits, labels)
         # One collective per generation: (2, n) from each device -> (2, N) on every device.
         gathered = jax.lax.all_gather(jnp.stack([losses, accuracies]), MESH_AXIS, axis=1, tiled=True)
         return gathered[0], gathered[1]
@@ -411,7 +414,11 @@ def sharded_population(config, network: snn.NetworkConfig) -> ShardedPopulation 
             f"{len(devices)} devices, but strategy.method = {config.strategy.method!r} has no population: "
             "use train.devices = 1"
         )
-    return ShardedPopulation(population_mesh(devices), network, config.strategy.population_size)
+    from eggroll_snn.train import make_strategy
+
+    return ShardedPopulation(
+        population_mesh(devices), network, config.strategy.population_size, make_strategy(config).shares_pairs
+    )
 
 
 __all__ = [

@@ -51,9 +51,14 @@ def perturbed_linear(x: jax.Array, weight: jax.Array, perturbation: Perturbation
     out = x @ weight.T
     if perturbation is None:
         return out
+    return out + perturbation_term(x, perturbation)
+
+
+def perturbation_term(x: jax.Array, perturbation: Perturbation) -> jax.Array:
+    """``x E^T`` alone for inputs ``x`` (..., n) and a non-``None`` weight perturbation ``E`` (m, n)."""
     if isinstance(perturbation, LowRank):
-        return out + perturbation.scale * ((x @ perturbation.b) @ perturbation.a.T)
-    return out + x @ perturbation.T
+        return perturbation.scale * ((x @ perturbation.b) @ perturbation.a.T)
+    return x @ perturbation.T
 
 
 def perturbed_vector(value: jax.Array, perturbation: Perturbation = None) -> jax.Array:
@@ -77,4 +82,4 @@ def is_low_rank(node) -> bool:
     return isinstance(node, LowRank)
 
 
-__all__ = ["LowRank", "Perturbation", "perturbed_linear", "perturbed_vector", "materialise", "is_low_rank"]
+__all__ = ["LowRank", "Perturbation", "perturbed_linear", "perturbation_term", "perturbed_vector", "materialise", "is_low_rank"]

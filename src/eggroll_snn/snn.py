@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 
 from eggroll_snn.errors import ConfigError
-from eggroll_snn.perturbation import perturbed_linear, perturbed_vector
+from eggroll_snn.perturbation import is_low_rank, perturbation_term, perturbed_linear, perturbed_vector
 
 RESET_MODES = ("subtract", "zero")
 READOUT_MODES = ("mean", "max")
@@ -203,8 +203,15 @@ def _leaky_integrate(currents: jax.Array, beta) -> jax.Array:
     return membranes
 
 
-def _run(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None, record: bool, spike_fn=None):
-    """Time-major core of :func:`forward`: logits, spikes and (with ``record``) membranes ``(T, B, .)``."""
+def _run(
+    params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None, record: bool, spike_fn=None,
+    first_currents: jax.Array | None = None,
+):
+    """Time-major core of :func:`forward`: logits, spikes and (with ``record``) membranes ``(T, B, .)``.
+
+    ``first_currents``: the first layer's input currents ``(B, T, out)`` (perturbation included),
+    computed by the caller; ``None`` computes them from ``inputs``.
+    """
     if inputs.ndim != 3 or inputs.shape[-1] != config.input_size:
         raise ConfigError(
             f"network inputs have shape {inputs.shape}; expected (batch, time_bins, input_size={config.input_size})"
@@ -216,9 +223,13 @@ def _run(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: d
     # inputs would be the largest copy of all); its per-member (B, T, H) result is made time-major.
     activity = None
     spikes_per_layer, membranes_per_layer = [], []
+    def first_layer_currents(layer, layer_perturbation):
+        batch_major = _currents(layer, layer_perturbation, inputs, dtype) if first_currents is None else first_currents
+        return jnp.swapaxes(batch_major, 0, 1)
+
     for layer, layer_perturbation in zip(layers[:-1], layer_perturbations[:-1]):
         if activity is None:
-            currents = jnp.swapaxes(_currents(layer, layer_perturbation, inputs, dtype), 0, 1)
+            currents = first_layer_currents(layer, layer_perturbation)
         else:
             currents = _currents(layer, layer_perturbation, activity, dtype)
         beta = jnp.clip(_layer_constant(layer, layer_perturbation, "beta", config.beta), 0.0, 1.0)
@@ -230,7 +241,7 @@ def _run(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: d
         membranes_per_layer.append(membranes)
     readout, readout_perturbation = layers[-1], layer_perturbations[-1]
     if activity is None:  # no hidden layer: the read-out integrates the inputs themselves
-        currents = jnp.swapaxes(_currents(readout, readout_perturbation, inputs, dtype), 0, 1)
+        currents = first_layer_currents(readout, readout_perturbation)
     else:
         currents = _currents(readout, readout_perturbation, activity, dtype)
     readout_beta = jnp.clip(_layer_constant(readout, readout_perturbation, "beta", config.readout_beta), 0.0, 1.0)
@@ -261,8 +272,41 @@ def forward(
     return _run(params, inputs, config, perturbation, record=False, spike_fn=spike_fn)[0]
 
 
+def _cpu_member_chunk(inputs: jax.Array, config: NetworkConfig, population_size: int) -> int:
+    """The largest divisor of N whose chunk holds at most :data:`CHUNK_BYTES` of activity."""
+    batch, time_bins = inputs.shape[:2]
+    bytes_per_member = 4 * batch * time_bins * max(config.hidden_sizes + (config.num_classes,))
+    largest = max(1, CHUNK_BYTES // bytes_per_member)
+    # A divisor of N: a remainder chunk would compile the forward pass a second time.
+    return max(size for size in range(1, min(largest, population_size) + 1) if population_size % size == 0)
+
+
+def _pair_logits(params: dict, inputs: jax.Array, config: NetworkConfig, plus: dict) -> jax.Array:
+    """Logits ``(2, B, C)`` of an antithetic pair: the members at ``params + E`` and ``params - E``.
+
+    The first layer's currents are ``x W^T + b`` (shared by the whole population) plus
+    ``+-(x E_0^T + e_b)``, whose product is formed once for the pair instead of once per member;
+    everything after it depends on the member's own activity and runs per member.
+    """
+    dtype = jnp.dtype(config.compute_dtype)
+    first, first_plus = params["layers"][0], plus["layers"][0]
+    shared = _currents(first, None, inputs, dtype)
+    weight_plus = jax.tree_util.tree_map(lambda leaf: leaf.astype(dtype), first_plus["weight"])
+    term = perturbed_vector(perturbation_term(inputs.astype(dtype), weight_plus).astype(jnp.float32), first_plus.get("bias"))
+
+    def signed(leaf, sign):
+        return leaf._replace(scale=sign * leaf.scale) if is_low_rank(leaf) else sign * leaf
+
+    def member(sign):
+        perturbation = jax.tree_util.tree_map(lambda leaf: signed(leaf, sign), plus, is_leaf=is_low_rank)
+        return _run(params, inputs, config, perturbation, record=False, first_currents=shared + sign * term)[0]
+
+    return jax.vmap(member)(jnp.asarray([1.0, -1.0], jnp.float32))
+
+
 def population_logits(
-    params: dict, perturbations: dict, inputs: jax.Array, config: NetworkConfig, member_chunk: int | None = None
+    params: dict, perturbations: dict, inputs: jax.Array, config: NetworkConfig, member_chunk: int | None = None,
+    antithetic_pairs: bool = False,
 ) -> jax.Array:
     """Logits of every population member on one shared batch: ``(N, B, num_classes)``.
 
@@ -277,19 +321,38 @@ def population_logits(
     ~20-30 ms in chunks of 4). ``None`` picks, on CPU, the largest divisor of N whose chunk holds
     at most :data:`CHUNK_BYTES` of activity and, on accelerators (which want one wide kernel
     rather than a sequential loop), the whole population; ``member_chunk >= N`` is one ``vmap``.
+
+    ``antithetic_pairs``: members ``2k`` and ``2k + 1`` hold opposite perturbations (``+E_k``,
+    ``-E_k``, as antithetic strategies ask), so the first layer's perturbation product
+    ``x E_k^T`` is formed once per pair (:func:`_pair_logits`), which halves the dominant cost of
+    full-rank ES. Same logits up to float rounding.
     """
     population_size = jax.tree_util.tree_leaves(perturbations)[0].shape[0]
+    if antithetic_pairs:
+        return _population_pair_logits(params, perturbations, inputs, config, member_chunk, population_size)
     if member_chunk is None and jax.default_backend() != "cpu":
         member_chunk = population_size
     if member_chunk is None:
-        batch, time_bins = inputs.shape[:2]
-        bytes_per_member = 4 * batch * time_bins * max(config.hidden_sizes + (config.num_classes,))
-        largest = max(1, CHUNK_BYTES // bytes_per_member)
-        # A divisor of N: a remainder chunk would compile the forward pass a second time.
-        member_chunk = max(size for size in range(1, min(largest, population_size) + 1) if population_size % size == 0)
+        member_chunk = _cpu_member_chunk(inputs, config, population_size)
     if member_chunk >= population_size:
         return jax.vmap(lambda member: forward(params, inputs, config, member))(perturbations)
     return jax.lax.map(lambda member: forward(params, inputs, config, member), perturbations, batch_size=member_chunk)
+
+
+def _population_pair_logits(params, perturbations, inputs, config, member_chunk, population_size) -> jax.Array:
+    """:func:`population_logits` over antithetic pairs (see there)."""
+    if population_size % 2:
+        raise ConfigError(f"antithetic pairs need an even population; got {population_size} members")
+    pairs = population_size // 2
+    plus = jax.tree_util.tree_map(lambda leaf: leaf[0::2], perturbations)
+    if member_chunk is None and jax.default_backend() != "cpu":
+        member_chunk = population_size
+    if member_chunk is None:
+        member_chunk = _cpu_member_chunk(inputs, config, population_size)
+    pair_chunk = max(size for size in range(1, max(1, member_chunk // 2) + 1) if pairs % size == 0)
+    pair = lambda member: _pair_logits(params, inputs, config, member)  # noqa: E731
+    logits = jax.vmap(pair)(plus) if pair_chunk >= pairs else jax.lax.map(pair, plus, batch_size=pair_chunk)
+    return logits.reshape((population_size,) + logits.shape[2:])
 
 
 def forward_with_state(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None = None) -> dict:

@@ -256,7 +256,7 @@ def make_generation_step(
     batch_size, fitness = train.batch_size, train.fitness
     if evaluate is None:
         evaluate = lambda params, perturbations, inputs, labels: member_losses(  # noqa: E731
-            snn.population_logits(params, perturbations, inputs, network), labels
+            snn.population_logits(params, perturbations, inputs, network, antithetic_pairs=strategy.shares_pairs), labels
         )
 
     def step(state, frames, labels):

@@ -164,6 +164,14 @@ class EvolutionStrategy(StrategyConfig):
     """
 
     name: ClassVar[str] = "base"
+    #: Whether evaluating an antithetic pair's first layer once pays (see ``shares_pairs``).
+    pair_sharing: ClassVar[bool] = False
+
+    @property
+    def shares_pairs(self) -> bool:
+        """Members ``2k``, ``2k + 1`` are ``+E_k``, ``-E_k`` and the population forward should share
+        the pair's first-layer product (``snn.population_logits(..., antithetic_pairs=True)``)."""
+        return self.antithetic and self.pair_sharing
 
     # -- hooks ------------------------------------------------------------------------------
     def _check_params(self, params) -> None:

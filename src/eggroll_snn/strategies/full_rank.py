@@ -8,8 +8,9 @@ Member ``i`` of noise pair ``k`` is evaluated at ``W + sigma E_i`` with ``E_i = 
 Same interface, shaping, antithetic pairs and optimiser as EGGROLL, so only the noise differs.
 
 Kept as fast as the method allows, so that speed-ups measured against it are honest: the noise
-is drawn once per pair (K = N / 2 draws); the network computes the shared ``x W^T`` once and only
-the per-member ``x epsilon^T`` products per member (one batched matmul under ``vmap``); ``tell``
+is drawn once per pair (K = N / 2 draws); the network computes the shared ``x W^T`` once and, in
+the first layer, whose inputs all members share, ``x epsilon_k^T`` once per antithetic pair (its
+partner adds the negation; ``shares_pairs``); deeper layers form ``h epsilon^T`` per member; ``tell``
 regenerates exactly the draws of ``ask`` (inside one ``jit``, XLA computes them once) and forms
 ``g = 1 / (N sigma) sum_k w_k epsilon_k`` as one contraction over the pairs.
 """
@@ -30,6 +31,7 @@ class FullRankStrategy(EvolutionStrategy):
     """Dense-noise ES (maximises fitness) with the options of :class:`StrategyConfig`."""
 
     name: ClassVar[str] = "full_rank"
+    pair_sharing: ClassVar[bool] = True
 
     def _weight_perturbations(self, keys, shape, member_scales):
         draws = noise.gaussian_pairs(keys, shape)
