@@ -138,6 +138,12 @@ def test_tiny_comparison_writes_tables_and_plots_with_a_row_per_run(nmnist_small
     monkeypatch.setattr(compare_module, "_worker", lambda run_dir: pytest.fail(f"{run_dir} was trained again"))
     again = compare(config, tmp_path / "out", isolate=False)
     assert again.runs == result.runs
+    # A run recorded before an option existed (its line missing, the option at its default) is
+    # the same configuration and is reused too.
+    stored = next((tmp_path / "out" / "runs").rglob("compare-config.toml"))
+    stored.write_text("".join(line for line in stored.read_text().splitlines(True) if "init_from" not in line))
+    assert "init_from" not in stored.read_text()
+    assert compare(config, tmp_path / "out", isolate=False).runs == result.runs
     # A changed comparison into the same folder is refused rather than mixed in.
     changed = config.with_options(overrides={"strategy.learning_rate": 0.01})
     with pytest.raises(ConfigError, match="another configuration"):

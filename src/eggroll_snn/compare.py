@@ -276,7 +276,9 @@ def _run_one(config: TrainConfig, run_dir: Path, isolate: bool) -> dict:
     """Train one run folder (in a fresh process with ``isolate``), or reuse it when finished; the ``runs.csv`` fields."""
     requested = config_module.dumps(config)
     stored = run_dir / "compare-config.toml"
-    if stored.exists() and stored.read_text(encoding="utf-8") != requested:
+    # Compared as configurations, not as text: an option added since (at its default) changes the
+    # file's text but not the run.
+    if stored.exists() and config_module.loads(stored.read_text(encoding="utf-8")) != config:
         raise ConfigError(
             f"{run_dir} holds a run of another configuration; choose another --out folder for a changed comparison"
         )
