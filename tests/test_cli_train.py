@@ -78,7 +78,7 @@ def test_resume_refuses_other_option_changes(cli_run, capsys):
         (["--sigma", "-1"], "strategy.sigma"),
         (["--learning-rate", "0"], "strategy.learning_rate"),
         (["--population-size", "7"], "strategy.population_size"),
-        (["--rank", "11"], "strategy.rank"),
+        (["--rank", "129"], "strategy.rank"),  # above 128, the hidden layer's min(m, n)
         (["--method", "cma"], "strategy.method"),
         (["--set", "strategy.sigmaa=1"], "strategy.sigmaa"),
         (["--set", "sigma"], "section.key=value"),
