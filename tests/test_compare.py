@@ -193,7 +193,7 @@ def test_default_comparison_is_eggroll_ranks_full_rank_es_and_bptt_on_the_defaul
     assert config.base == TrainConfig() and config.seeds == 3 and config.budgets() == ["generations", "seconds"]
     methods = [config.run_config("generations", label, 0).strategy for label in config.methods]
     assert [(s.method, s.rank if s.method == "eggroll" else None) for s in methods] == [
-        ("eggroll", 1), ("eggroll", 4), ("eggroll", 10), ("full_rank", None), ("bptt", None)
+        ("eggroll", 1), ("eggroll", 4), ("eggroll", 16), ("full_rank", None), ("bptt", None)
     ]
 
 

@@ -343,6 +343,7 @@ BAD_VALUES = {
     "train.seed": (-1, "0..4294967295"),
     "train.fitness": ("loss", "'cross_entropy', 'accuracy'"),
     "train.augment_shift": (9, "0..8"),
+    "train.init_from": ("", "a run folder path, or unset"),
     "train.eval_batch_size": (0, "a positive integer"),
     "train.devices": (-1, "a device count >= 1, or 0 for all devices"),
     "train.max_seconds": (0.0, "a positive finite number of seconds, or unset"),
