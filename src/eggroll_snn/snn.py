@@ -223,6 +223,7 @@ def _run(
     # inputs would be the largest copy of all); its per-member (B, T, H) result is made time-major.
     activity = None
     spikes_per_layer, membranes_per_layer = [], []
+
     def first_layer_currents(layer, layer_perturbation):
         batch_major = _currents(layer, layer_perturbation, inputs, dtype) if first_currents is None else first_currents
         return jnp.swapaxes(batch_major, 0, 1)
@@ -272,8 +273,11 @@ def forward(
     return _run(params, inputs, config, perturbation, record=False, spike_fn=spike_fn)[0]
 
 
-def _cpu_member_chunk(inputs: jax.Array, config: NetworkConfig, population_size: int) -> int:
-    """The largest divisor of N whose chunk holds at most :data:`CHUNK_BYTES` of activity."""
+def _default_member_chunk(inputs: jax.Array, config: NetworkConfig, population_size: int) -> int:
+    """Members per chunk when the caller gives none: the whole population on accelerators; on CPU
+    the largest divisor of N whose chunk holds at most :data:`CHUNK_BYTES` of activity."""
+    if jax.default_backend() != "cpu":
+        return population_size
     batch, time_bins = inputs.shape[:2]
     bytes_per_member = 4 * batch * time_bins * max(config.hidden_sizes + (config.num_classes,))
     largest = max(1, CHUNK_BYTES // bytes_per_member)
@@ -330,10 +334,8 @@ def population_logits(
     population_size = jax.tree_util.tree_leaves(perturbations)[0].shape[0]
     if antithetic_pairs:
         return _population_pair_logits(params, perturbations, inputs, config, member_chunk, population_size)
-    if member_chunk is None and jax.default_backend() != "cpu":
-        member_chunk = population_size
     if member_chunk is None:
-        member_chunk = _cpu_member_chunk(inputs, config, population_size)
+        member_chunk = _default_member_chunk(inputs, config, population_size)
     if member_chunk >= population_size:
         return jax.vmap(lambda member: forward(params, inputs, config, member))(perturbations)
     return jax.lax.map(lambda member: forward(params, inputs, config, member), perturbations, batch_size=member_chunk)
@@ -345,10 +347,8 @@ def _population_pair_logits(params, perturbations, inputs, config, member_chunk,
         raise ConfigError(f"antithetic pairs need an even population; got {population_size} members")
     pairs = population_size // 2
     plus = jax.tree_util.tree_map(lambda leaf: leaf[0::2], perturbations)
-    if member_chunk is None and jax.default_backend() != "cpu":
-        member_chunk = population_size
     if member_chunk is None:
-        member_chunk = _cpu_member_chunk(inputs, config, population_size)
+        member_chunk = _default_member_chunk(inputs, config, population_size)
     pair_chunk = max(size for size in range(1, max(1, member_chunk // 2) + 1) if pairs % size == 0)
     pair = lambda member: _pair_logits(params, inputs, config, member)  # noqa: E731
     logits = jax.vmap(pair)(plus) if pair_chunk >= pairs else jax.lax.map(pair, plus, batch_size=pair_chunk)
