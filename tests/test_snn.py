@@ -9,7 +9,7 @@ import pytest
 
 from eggroll_snn import snn
 from eggroll_snn.errors import ConfigError
-from eggroll_snn.perturbation import LowRank, materialise
+from eggroll_snn.perturbation import LowRank, materialise, scaled
 
 # A hand-computed trace (theta = 1, beta = 0.5) of one LIF neuron with weight 1 and bias 0, read
 # out by one integrator with weight 2, bias 0.25 and beta_out = 0.5: u[t] = 0.5 u[t-1] + 2 s[t] + 0.25.
@@ -141,14 +141,6 @@ def test_population_logits_equal_each_member_dense_forward(member_chunk):
         )
 
 
-def _negated(perturbation):
-    """The antithetic partner: every leaf negated (a low-rank weight through its scale)."""
-    return jax.tree_util.tree_map(
-        lambda leaf: leaf._replace(scale=-leaf.scale) if isinstance(leaf, LowRank) else -leaf,
-        perturbation, is_leaf=lambda node: isinstance(node, LowRank),
-    )
-
-
 @pytest.mark.parametrize("learn", [False, True])
 @pytest.mark.parametrize("dense", [False, True])
 @pytest.mark.parametrize("member_chunk", [None, 2, 3, 100])
@@ -158,7 +150,7 @@ def test_antithetic_pair_evaluation_equals_each_member_dense_forward(member_chun
     if dense:  # full-rank ES: dense noise on the weights too
         plus = [jax.tree_util.tree_map(lambda w, p: materialise(jnp.zeros_like(w), p), params, member,
                                        is_leaf=lambda node: isinstance(node, LowRank)) for member in plus]
-    members = [member for pair in plus for member in (pair, _negated(pair))]  # 2k: +E_k, 2k + 1: -E_k
+    members = [member for pair in plus for member in (pair, scaled(pair, -1.0))]  # 2k: +E_k, 2k + 1: -E_k
     stacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *members)
     inputs = _spiky_inputs(jax.random.key(4))
     logits = population_logits(params, stacked, inputs, config, member_chunk=member_chunk, antithetic_pairs=True)

@@ -240,16 +240,9 @@ def _prepare_strategy(config: BenchConfig, method: str) -> Prepared:
 
 def zero_scale(perturbations):
     """The same perturbations with every scale (low-rank ``scale``, dense leaves) multiplied by 0."""
-    import jax
+    from eggroll_snn.perturbation import scaled
 
-    from eggroll_snn.perturbation import LowRank, is_low_rank
-
-    def zero(leaf):
-        if isinstance(leaf, LowRank):
-            return leaf._replace(scale=leaf.scale * 0.0)
-        return leaf * 0.0
-
-    return jax.tree_util.tree_map(zero, perturbations, is_leaf=is_low_rank)
+    return scaled(perturbations, 0.0)
 
 
 def _prepare_sigma0(config: BenchConfig) -> Prepared:

@@ -77,9 +77,17 @@ def materialise(weight: jax.Array, perturbation: Perturbation) -> jax.Array:
     return weight + perturbation
 
 
+def scaled(perturbations, factor):
+    """Every perturbation of a pytree times ``factor`` (a low-rank one through its ``scale``)."""
+    def scale(leaf):
+        return leaf._replace(scale=factor * leaf.scale) if isinstance(leaf, LowRank) else factor * leaf
+
+    return jax.tree_util.tree_map(scale, perturbations, is_leaf=is_low_rank)
+
+
 def is_low_rank(node) -> bool:
     """``jax.tree_util`` leaf predicate that keeps :class:`LowRank` nodes whole."""
     return isinstance(node, LowRank)
 
 
-__all__ = ["LowRank", "Perturbation", "perturbed_linear", "perturbation_term", "perturbed_vector", "materialise", "is_low_rank"]
+__all__ = ["LowRank", "Perturbation", "perturbed_linear", "perturbation_term", "perturbed_vector", "materialise", "scaled", "is_low_rank"]
