@@ -285,7 +285,7 @@ def _fake_run(run_dir, reset: str) -> tuple[dict, NetworkConfig]:
     train_config = config.from_dict(
         {"data": {"num_time_bins": 8, "pool": 2}, "network": {"hidden_sizes": [32], "reset": reset, "init_gain": 2.0}}
     )
-    network_config = train_config.network.network_config(train_config.data.input_size)
+    network_config = train_config.network.network_config(train_config.data.input_shape)
     params = init_params(jax.random.key(4), network_config)
     config.dump(train_config, run_dir / "config.toml")
     checkpoint.save_tree(

@@ -201,7 +201,7 @@ def test_nir_export_of_an_int8_run_holds_integer_times_scale(int8_run, tmp_path)
         np.testing.assert_array_equal(node.weight, np.asarray(layer["weight"], np.float32))
     # The read-back graph (reset to zero) reproduces the trained network's decisions.
     inputs = np.random.default_rng(0).poisson(0.3, (16, config.data.num_time_bins, config.data.input_size))
-    network = config.network.network_config(config.data.input_size)
+    network = config.network.network_config(config.data.input_shape)
     expected = np.asarray(forward(params, inputs.astype(np.float32), network)).argmax(axis=1)
     np.testing.assert_array_equal(simulate_nir(graph, inputs)["logits"].argmax(axis=1), expected)
 
@@ -211,7 +211,7 @@ def test_nir_export_refuses_weights_off_their_recorded_grid(int8_run):
     params, config, metadata = load_model(run_dir)
     params["layers"][0]["weight"] = params["layers"][0]["weight"] * np.float32(1.001)
     with pytest.raises(CheckpointError, match="layer 0 weight: not integer multiples"):
-        to_nir(params, config.network.network_config(config.data.input_size), integer_weights=metadata["weights"])
+        to_nir(params, config.network.network_config(config.data.input_shape), integer_weights=metadata["weights"])
 
 
 def test_train_command_weights_flag_sets_the_option(tmp_path, capsys):

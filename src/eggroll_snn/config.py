@@ -106,6 +106,11 @@ class DataSection:
         """Inputs per time step: ``P * (34 // pool) * (34 // pool)``."""
         return NUM_POLARITIES * (SENSOR_HEIGHT // self.pool) * (SENSOR_WIDTH // self.pool)
 
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(P, H, W)`` of one time bin of the frames."""
+        return (NUM_POLARITIES, SENSOR_HEIGHT // self.pool, SENSOR_WIDTH // self.pool)
+
     def frame_config(self):
         """The equivalent :class:`eggroll_snn.data.frames.FrameConfig`."""
         from eggroll_snn.data.frames import FrameConfig
@@ -130,7 +135,8 @@ class NetworkSection:
       beta: membrane decay per time step of the hidden layers, ``v <- beta v + W s + b``.
       threshold: spike threshold theta of the hidden layers.
       reset: ``"subtract"`` (v <- v - theta after a spike) or ``"zero"`` (v <- 0).
-      readout: logits = ``"mean"`` or ``"max"`` of the read-out membrane over time.
+      readout: logits = ``"mean"`` or ``"max"`` of the read-out membrane over time, or
+        ``"spike_count"``: spike counts of a LIF output layer.
       readout_beta: membrane decay of the non-spiking read-out layer.
       learn_beta, learn_threshold: evolve per-neuron beta / theta instead of fixing them.
       init_gain: initial weights are ``N(0, (init_gain / sqrt(fan_in))^2)``.
@@ -138,19 +144,26 @@ class NetworkSection:
       weights: ``"float32"``, or ``"int8"`` / ``"int4"``: the network runs on its weights and biases
         projected onto a per-layer integer grid (integers times a scale; see
         :mod:`eggroll_snn.quantize`) and the saved model is on that grid.
+      conv_channels: output channels of each convolutional LIF block before the dense layers
+        (empty: a dense network); conv_kernel, conv_stride, conv_pool: their kernel side, stride
+        and sum-pooling window.
     """
 
     hidden_sizes: tuple[int, ...] = (128,)
     beta: float = 0.9
     threshold: float = 1.0
     reset: Literal["subtract", "zero"] = "subtract"
-    readout: Literal["mean", "max"] = "mean"
+    readout: Literal["mean", "max", "spike_count"] = "mean"
     readout_beta: float = 0.9
     learn_beta: bool = False
     learn_threshold: bool = False
     init_gain: float = 1.0
     compute_dtype: Literal["float32", "bfloat16"] = "float32"
     weights: Literal["float32", "int8", "int4"] = "float32"
+    conv_channels: tuple[int, ...] = ()
+    conv_kernel: int = 3
+    conv_stride: int = 1
+    conv_pool: int = 2
 
     def __post_init__(self) -> None:
         from eggroll_snn.quantize import check_weight_format
@@ -168,13 +181,23 @@ class NetworkSection:
             math.isfinite(self.init_gain) and self.init_gain > 0, "network.init_gain", self.init_gain,
             "a positive finite number",
         )
+        for index, channels in enumerate(self.conv_channels):
+            _check(1 <= channels <= 4096, f"network.conv_channels[{index}]", channels, "an integer 1..4096")
+        _check(1 <= self.conv_kernel <= 34, "network.conv_kernel", self.conv_kernel, "an integer 1..34")
+        _check(1 <= self.conv_stride <= 34, "network.conv_stride", self.conv_stride, "an integer 1..34")
+        _check(1 <= self.conv_pool <= 34, "network.conv_pool", self.conv_pool, "an integer 1..34")
 
-    def network_config(self, input_size: int):
-        """The :class:`eggroll_snn.snn.NetworkConfig` for inputs of ``input_size`` per time step."""
+    def network_config(self, input_shape: tuple[int, int, int]):
+        """The :class:`eggroll_snn.snn.NetworkConfig` for frames of ``input_shape`` (P, H, W) per time step."""
         from eggroll_snn.snn import NetworkConfig
 
         return NetworkConfig(
-            input_size=input_size,
+            input_size=math.prod(input_shape),
+            input_shape=tuple(input_shape),
+            conv_channels=tuple(self.conv_channels),
+            conv_kernel=self.conv_kernel,
+            conv_stride=self.conv_stride,
+            conv_pool=self.conv_pool,
             hidden_sizes=tuple(self.hidden_sizes),
             num_classes=NUM_CLASSES,
             beta=self.beta,
@@ -341,13 +364,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         # EGGROLL's factors are A (m, r), B (n, r): each weight uses min(r, m, n), so a rank above
         # the largest min(m, n) would clip every weight and name a rank that no layer uses.
+        network = self.network.network_config(self.data.input_shape)  # raises on impossible conv blocks
         if self.strategy.method == "eggroll":
-            sizes = [self.data.input_size, *self.network.hidden_sizes, NUM_CLASSES]
-            widest = max(min(m, n) for m, n in zip(sizes[1:], sizes[:-1]))
+            shapes = network.weight_shapes
+            widest = max(min(m, n) for m, n in shapes)
             _check(
                 self.strategy.rank <= widest, "strategy.rank", self.strategy.rank,
                 f"at most {widest}, the largest min(m, n) of the network's weight matrices "
-                f"(layer sizes {' -> '.join(map(str, sizes))}; narrower weights use their full rank)",
+                f"({', '.join(f'{m}x{n}' for m, n in shapes)}; narrower weights use their full rank)",
             )
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

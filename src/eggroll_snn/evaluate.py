@@ -97,7 +97,7 @@ def mean_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 def network_config(config: TrainConfig) -> snn.NetworkConfig:
     """The network a training config describes (input size from its frame options)."""
-    return config.network.network_config(config.data.input_size)
+    return config.network.network_config(config.data.input_shape)
 
 
 def parameter_shapes(config: TrainConfig) -> Any:

@@ -128,7 +128,7 @@ class WeightGrid:
     def for_network(cls, weights: str, network_config) -> "WeightGrid":
         """The grid of ``network_config``'s layers (an :class:`eggroll_snn.snn.NetworkConfig`)."""
         hidden = None if network_config.learn_threshold else network_config.threshold
-        return cls(weights, (hidden,) * len(network_config.hidden_sizes) + (None,))
+        return cls(weights, (hidden,) * network_config.num_lif_layers + (None,))
 
     @property
     def q_max(self) -> int | None:

@@ -12,11 +12,25 @@ Neuron models (one update per time bin ``t = 1..T``; state starts at zero; NIR-s
 
   ``v'`` is the membrane after reset, the state carried to the next step.
 
+* **Convolutional LIF block** (``conv_channels``, before the dense layers): the same LIF
+  equations with ``W s_in[t]`` replaced by a 2-D convolution (no padding, stride ``conv_stride``)
+  of the block's input ``(H, W, C_in)`` with a ``k x k`` kernel, followed by sum pooling of the
+  spikes over ``conv_pool x conv_pool`` windows (trailing rows/columns that do not fill a window
+  are dropped). The kernel is stored as the 2-D matrix ``W`` (C_out, C_in*k*k) (the row of output
+  channel o is ``kernel[o, c, i, j]`` flattened in (c, i, j) order), so the convolution is
+  ``patches(s_in) W^T`` with ``patches`` the (C_in*k*k)-vector of each receptive field: a weight
+  perturbation ``E = s a b^T`` adds ``s * (patches b) a^T``, i.e. for each rank component j a
+  single-output-channel convolution with kernel ``b_j`` scaled per output channel by ``a_j``;
+  no per-member kernel is formed. Pooled maps are flattened in (y, x, channel) order.
+
 * **Read-out** (non-spiking leaky integrator) over the last hidden layer's spikes::
 
       u[t]   = beta_out * u[t-1] + W_out s[t] + b_out
       logits = mean_t u[t]            readout="mean" (default)
       logits = max_t u[t]             readout="max"
+
+  or, with ``readout="spike_count"``, a LIF output layer (the hidden layers' ``beta``,
+  ``threshold`` and reset) whose logits are its spike counts ``sum_t s_out[t]``.
 
 Layers are evaluated one after another over the whole time window: a layer's input currents for
 all T steps are one matmul (through :func:`~eggroll_snn.perturbation.perturbed_linear`, so a
@@ -41,7 +55,7 @@ from eggroll_snn.errors import ConfigError
 from eggroll_snn.perturbation import perturbation_term, perturbed_linear, perturbed_vector, scaled
 
 RESET_MODES = ("subtract", "zero")
-READOUT_MODES = ("mean", "max")
+READOUT_MODES = ("mean", "max", "spike_count")
 COMPUTE_DTYPES = ("float32", "bfloat16")
 #: Learned thresholds are clipped to at least this value so a neuron cannot fire on zero input
 #: through a collapsed threshold.
@@ -68,6 +82,12 @@ class NetworkConfig:
       learn_threshold: give every LIF layer a per-neuron ``"threshold"`` parameter.
       init_gain: weights start as ``N(0, (init_gain / sqrt(fan_in))^2)``; see :func:`init_params`.
       compute_dtype: ``"float32"`` or ``"bfloat16"``: dtype of the matmuls (membranes stay float32).
+      input_shape: ``(P, H, W)`` of one time bin (``P*H*W == input_size``); needed by conv blocks.
+      conv_channels: output channels of each convolutional LIF block, input side first (empty:
+        a dense network).
+      conv_kernel: side k of the square kernels.
+      conv_stride: stride of the convolutions.
+      conv_pool: side of the sum-pooling window after each block (1: no pooling).
     """
 
     input_size: int
@@ -82,10 +102,30 @@ class NetworkConfig:
     learn_threshold: bool = False
     init_gain: float = 1.0
     compute_dtype: str = "float32"
+    input_shape: tuple[int, ...] | None = None
+    conv_channels: tuple[int, ...] = ()
+    conv_kernel: int = 3
+    conv_stride: int = 1
+    conv_pool: int = 2
 
     def __post_init__(self):
         # Lists from TOML or argparse become tuples so the config stays hashable.
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
+        if self.input_shape is not None:
+            object.__setattr__(self, "input_shape", tuple(int(size) for size in self.input_shape))
+            if len(self.input_shape) != 3 or math.prod(self.input_shape) != self.input_size:
+                raise ConfigError(
+                    f"network input_shape={self.input_shape} must be (P, H, W) with P*H*W = input_size={self.input_size}"
+                )
+        for name in ("conv_kernel", "conv_stride", "conv_pool"):
+            _require_positive_int(name, getattr(self, name))
+        for index, channels in enumerate(self.conv_channels):
+            _require_positive_int(f"conv_channels[{index}]", channels)
+        if self.conv_channels:
+            if self.input_shape is None:
+                raise ConfigError("convolutional blocks (network.conv_channels) need the input_shape (P, H, W) of a frame")
+            self.conv_shapes  # raises on a map that the blocks shrink to nothing
         _require_positive_int("input_size", self.input_size)
         _require_positive_int("num_classes", self.num_classes)
         for index, size in enumerate(self.hidden_sizes):
@@ -104,8 +144,46 @@ class NetworkConfig:
                 raise ConfigError(f"network option {name}={value!r} is not one of {', '.join(allowed)}")
 
     @property
+    def conv_shapes(self) -> tuple[tuple[int, int, int], ...]:
+        """``(H, W, C)`` of each conv block's pooled output, input side first."""
+        if not self.conv_channels:
+            return ()
+        _, height, width = self.input_shape
+        shapes = []
+        for index, channels in enumerate(self.conv_channels):
+            height = (height - self.conv_kernel) // self.conv_stride + 1
+            width = (width - self.conv_kernel) // self.conv_stride + 1
+            height, width = height // self.conv_pool, width // self.conv_pool
+            if height < 1 or width < 1:
+                raise ConfigError(
+                    f"network conv block {index} leaves no pixels of the {self.input_shape[1]} x {self.input_shape[2]} "
+                    f"input (kernel {self.conv_kernel}, stride {self.conv_stride}, pool {self.conv_pool}); use fewer "
+                    "blocks, a smaller kernel or pool"
+                )
+            shapes.append((height, width, channels))
+        return tuple(shapes)
+
+    @property
+    def weight_shapes(self) -> tuple[tuple[int, int], ...]:
+        """``(out, in)`` of every layer's weight matrix (a conv kernel as (C_out, C_in*k*k)), read-out last."""
+        shapes, fan_in = [], self.input_size
+        channels_in = self.input_shape[0] if self.input_shape is not None else None
+        for (height, width, channels) in self.conv_shapes:
+            shapes.append((channels, channels_in * self.conv_kernel**2))
+            channels_in, fan_in = channels, height * width * channels
+        for size in (*self.hidden_sizes, self.num_classes):
+            shapes.append((size, fan_in))
+            fan_in = size
+        return tuple(shapes)
+
+    @property
+    def num_lif_layers(self) -> int:
+        """Spiking layers before the read-out (conv blocks and dense hidden layers)."""
+        return len(self.conv_channels) + len(self.hidden_sizes)
+
+    @property
     def layer_sizes(self) -> tuple[int, ...]:
-        """``(input_size, *hidden_sizes, num_classes)``."""
+        """``(input_size, *hidden_sizes, num_classes)`` of a dense network."""
         return (self.input_size, *self.hidden_sizes, self.num_classes)
 
 
@@ -134,19 +212,19 @@ def init_params(key: jax.Array, config: NetworkConfig) -> dict:
       ``{"layers": [{"weight": (out, in), "bias": (out,)[, "beta": (out,)][, "threshold": (out,)]}, ...]}``
       float32; the last layer is the read-out.
     """
-    sizes = config.layer_sizes
-    keys = jax.random.split(key, len(sizes) - 1)
+    shapes = config.weight_shapes
+    keys = jax.random.split(key, len(shapes))
     layers = []
-    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        is_readout = index == len(sizes) - 2
+    for index, (fan_out, fan_in) in enumerate(shapes):
+        is_readout = index == len(shapes) - 1
         std = config.init_gain / math.sqrt(fan_in)
         layer = {
             "weight": std * jax.random.normal(keys[index], (fan_out, fan_in), jnp.float32),
             "bias": jnp.zeros((fan_out,), jnp.float32),
         }
         if config.learn_beta:
-            layer["beta"] = jnp.full((fan_out,), config.readout_beta if is_readout else config.beta, jnp.float32)
-        if config.learn_threshold and not is_readout:
+            layer["beta"] = jnp.full((fan_out,), config.readout_beta if is_readout and config.readout != "spike_count" else config.beta, jnp.float32)
+        if config.learn_threshold and (not is_readout or config.readout == "spike_count"):
             layer["threshold"] = jnp.full((fan_out,), config.threshold, jnp.float32)
         layers.append(layer)
     return {"layers": layers}
@@ -203,14 +281,45 @@ def _leaky_integrate(currents: jax.Array, beta) -> jax.Array:
     return membranes
 
 
+def _patches(x: jax.Array, config: NetworkConfig) -> jax.Array:
+    """Receptive fields of a conv block: ``x`` (..., H, W, C) -> (..., H', W', C*k*k) in (c, i, j) order."""
+    lead = x.shape[:-3]
+    flat = x.reshape((-1,) + x.shape[-3:])
+    k, stride = config.conv_kernel, config.conv_stride
+    patches = jax.lax.conv_general_dilated_patches(
+        flat, (k, k), (stride, stride), "VALID", dimension_numbers=("NHWC", "OIHW", "NHWC")
+    )
+    return patches.reshape(lead + patches.shape[1:])
+
+
+def _sum_pool(spikes: jax.Array, pool: int) -> jax.Array:
+    """Sum of ``spikes`` (..., H, W, C) over ``pool x pool`` windows (partial windows dropped)."""
+    if pool == 1:
+        return spikes
+    *lead, height, width, channels = spikes.shape
+    height, width = height // pool, width // pool
+    cropped = spikes[..., : height * pool, : width * pool, :]
+    return cropped.reshape((*lead, height, pool, width, pool, channels)).sum(axis=(-4, -2))
+
+
+def first_layer_inputs(inputs: jax.Array, config: NetworkConfig) -> jax.Array:
+    """What the first weight multiplies: ``inputs`` (B, T, input_size) themselves, or for a conv
+    network their receptive fields (B, T, H', W', P*k*k) (frames reshaped from (P, H, W))."""
+    if not config.conv_channels:
+        return inputs
+    frames = inputs.reshape(inputs.shape[:2] + config.input_shape)  # (B, T, P, H, W)
+    return _patches(jnp.moveaxis(frames, 2, -1), config)
+
+
 def _run(
     params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None, record: bool, spike_fn=None,
     first_currents: jax.Array | None = None,
 ):
     """Time-major core of :func:`forward`: logits, spikes and (with ``record``) membranes ``(T, B, .)``.
 
-    ``first_currents``: the first layer's input currents ``(B, T, out)`` (perturbation included),
-    computed by the caller; ``None`` computes them from ``inputs``.
+    ``first_currents``: the first layer's input currents ``(B, T, out)`` (``(B, T, H', W', C)`` for
+    a conv network; perturbation included), computed by the caller; ``None`` computes them from
+    ``inputs``.
     """
     if inputs.ndim != 3 or inputs.shape[-1] != config.input_size:
         raise ConfigError(
@@ -219,35 +328,47 @@ def _run(
     dtype = jnp.dtype(config.compute_dtype)
     layers = params["layers"]
     layer_perturbations = [None] * len(layers) if perturbation is None else perturbation["layers"]
+    num_conv = len(config.conv_channels)
     # The first projection runs on the shared batch-major inputs (a transpose of the (B, T, input_size)
     # inputs would be the largest copy of all); its per-member (B, T, H) result is made time-major.
     activity = None
     spikes_per_layer, membranes_per_layer = [], []
 
-    def first_layer_currents(layer, layer_perturbation):
-        batch_major = _currents(layer, layer_perturbation, inputs, dtype) if first_currents is None else first_currents
-        return jnp.swapaxes(batch_major, 0, 1)
-
-    for layer, layer_perturbation in zip(layers[:-1], layer_perturbations[:-1]):
+    def layer_currents(index, layer, layer_perturbation):
         if activity is None:
-            currents = first_layer_currents(layer, layer_perturbation)
-        else:
-            currents = _currents(layer, layer_perturbation, activity, dtype)
+            if first_currents is not None:
+                batch_major = first_currents
+            else:
+                batch_major = _currents(layer, layer_perturbation, first_layer_inputs(inputs, config), dtype)
+            return jnp.swapaxes(batch_major, 0, 1)
+        if index < num_conv:  # a conv block after a conv block
+            return _currents(layer, layer_perturbation, _patches(activity, config), dtype)
+        flat = activity.reshape(activity.shape[:2] + (-1,)) if index == num_conv and num_conv else activity
+        return _currents(layer, layer_perturbation, flat, dtype)
+
+    def lif(layer, layer_perturbation, currents):
         beta = jnp.clip(_layer_constant(layer, layer_perturbation, "beta", config.beta), 0.0, 1.0)
         threshold = jnp.maximum(
             _layer_constant(layer, layer_perturbation, "threshold", config.threshold), MIN_THRESHOLD
         )
-        activity, membranes = _lif_over_time(currents, beta, threshold, config.reset, record, spike_fn)
-        spikes_per_layer.append(activity)
+        return _lif_over_time(currents, beta, threshold, config.reset, record, spike_fn)
+
+    for index, (layer, layer_perturbation) in enumerate(zip(layers[:-1], layer_perturbations[:-1])):
+        spikes, membranes = lif(layer, layer_perturbation, layer_currents(index, layer, layer_perturbation))
+        activity = _sum_pool(spikes, config.conv_pool) if index < num_conv else spikes
+        spikes_per_layer.append(spikes)
         membranes_per_layer.append(membranes)
     readout, readout_perturbation = layers[-1], layer_perturbations[-1]
-    if activity is None:  # no hidden layer: the read-out integrates the inputs themselves
-        currents = first_layer_currents(readout, readout_perturbation)
+    currents = layer_currents(len(layers) - 1, readout, readout_perturbation)
+    if config.readout == "spike_count":
+        output_spikes, readout_membrane = lif(readout, readout_perturbation, currents)
+        logits = output_spikes.sum(axis=0)
+        if readout_membrane is None:
+            readout_membrane = output_spikes
     else:
-        currents = _currents(readout, readout_perturbation, activity, dtype)
-    readout_beta = jnp.clip(_layer_constant(readout, readout_perturbation, "beta", config.readout_beta), 0.0, 1.0)
-    readout_membrane = _leaky_integrate(currents, readout_beta)
-    logits = readout_membrane.mean(axis=0) if config.readout == "mean" else readout_membrane.max(axis=0)
+        readout_beta = jnp.clip(_layer_constant(readout, readout_perturbation, "beta", config.readout_beta), 0.0, 1.0)
+        readout_membrane = _leaky_integrate(currents, readout_beta)
+        logits = readout_membrane.mean(axis=0) if config.readout == "mean" else readout_membrane.max(axis=0)
     return logits, spikes_per_layer, membranes_per_layer, readout_membrane
 
 
@@ -279,7 +400,11 @@ def _default_member_chunk(inputs: jax.Array, config: NetworkConfig, population_s
     if jax.default_backend() != "cpu":
         return population_size
     batch, time_bins = inputs.shape[:2]
-    bytes_per_member = 4 * batch * time_bins * max(config.hidden_sizes + (config.num_classes,))
+    widest = max([h * w * c for h, w, c in config.conv_shapes] + [*config.hidden_sizes, config.num_classes])
+    if config.conv_channels:  # the first block's map before pooling, and its receptive fields
+        _, height, width = config.input_shape
+        widest = max(widest, (height - config.conv_kernel + 1) * (width - config.conv_kernel + 1) * config.conv_channels[0])
+    bytes_per_member = 4 * batch * time_bins * widest
     largest = max(1, CHUNK_BYTES // bytes_per_member)
     # A divisor of N: a remainder chunk would compile the forward pass a second time.
     return max(size for size in range(1, min(largest, population_size) + 1) if population_size % size == 0)
@@ -295,7 +420,8 @@ def _pair_logits(params: dict, inputs: jax.Array, config: NetworkConfig, shared:
     dtype = jnp.dtype(config.compute_dtype)
     first_plus = plus["layers"][0]
     weight_plus = jax.tree_util.tree_map(lambda leaf: leaf.astype(dtype), first_plus["weight"])
-    term = perturbed_vector(perturbation_term(inputs.astype(dtype), weight_plus).astype(jnp.float32), first_plus.get("bias"))
+    first_inputs = first_layer_inputs(inputs, config)
+    term = perturbed_vector(perturbation_term(first_inputs.astype(dtype), weight_plus).astype(jnp.float32), first_plus.get("bias"))
 
     def member(sign):
         return _run(params, inputs, config, scaled(plus, sign), record=False, first_currents=shared + sign * term)[0]
@@ -345,7 +471,7 @@ def _population_pair_logits(params, perturbations, inputs, config, member_chunk,
     if member_chunk is None:
         member_chunk = _default_member_chunk(inputs, config, population_size)
     pair_chunk = max(size for size in range(1, max(1, member_chunk // 2) + 1) if pairs % size == 0)
-    shared = _currents(params["layers"][0], None, inputs, jnp.dtype(config.compute_dtype))
+    shared = _currents(params["layers"][0], None, first_layer_inputs(inputs, config), jnp.dtype(config.compute_dtype))
     pair = lambda member: _pair_logits(params, inputs, config, shared, member)  # noqa: E731
     logits = jax.vmap(pair)(plus) if pair_chunk >= pairs else jax.lax.map(pair, plus, batch_size=pair_chunk)
     return logits.reshape((population_size,) + logits.shape[2:])

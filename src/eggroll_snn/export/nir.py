@@ -122,6 +122,11 @@ def _check_dt(dt) -> float:
 
 def _check_network(params: Mapping[str, Any], network_config) -> list[Mapping[str, Any]]:
     """The layer list of ``params``, checked against ``network_config``'s sizes."""
+    if getattr(network_config, "conv_channels", ()) or getattr(network_config, "readout", "mean") == "spike_count":
+        raise ConfigError(
+            "NIR export covers dense LIF networks with a leaky read-out; this network has convolutional blocks "
+            "or a spike-count read-out, which the exporter does not write yet"
+        )
     layers = list(params["layers"])
     sizes = [network_config.input_size, *network_config.hidden_sizes, network_config.num_classes]
     if len(layers) != len(sizes) - 1:
@@ -437,7 +442,7 @@ def export_run(run_dir: str | Path, path: str | Path, dt: float = 1e-3) -> nir.N
     if not path.parent.is_dir():
         raise ConfigError(f"NIR output {path}: the folder {path.parent} does not exist; create it or choose another path")
     params, train_config, model_metadata = load_model(run_dir)
-    network_config = train_config.network.network_config(train_config.data.input_size)
+    network_config = train_config.network.network_config(train_config.data.input_shape)
     data = train_config.data
     try:
         frame_shape = data.frame_config().frame_shape()
