@@ -49,3 +49,17 @@ def test_bad_shapes_and_options_are_refused():
     rng = np.random.default_rng(2)
     with pytest.raises(ConfigError, match="l2_grid"):
         linear_baseline(_toy_frames(rng, 10), _toy_frames(rng, 10), None, num_classes=4, l2_grid=())
+
+
+def test_baseline_command_scores_the_real_subset_on_the_trainers_splits(nmnist_small_root, capsys):
+    import json
+
+    from eggroll_snn.cli import main
+
+    assert main(["baseline", "--data", str(nmnist_small_root), "--set", "data.pool=2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # 800 training recordings, 10 % of each class held out for validation, 100 test recordings
+    assert result["train_count"] + result["validation_count"] == 800 and result["test_count"] == 100
+    assert 75 <= result["validation_count"] <= 85
+    assert result["features"] == 3 * 2 * 17 * 17
+    assert result["test_accuracy"] > 0.85 and result["validation_accuracy"] > 0.9, result

@@ -145,7 +145,7 @@ def linear_baseline_for_config(config, data_root=None, time_groups: int = 3, pro
         (frames[train_index], labels[train_index]), (frames[validation_index], labels[validation_index]),
         test, NUM_CLASSES, time_groups,
     )
-    result["train_count"] = int(len(train_index))
+    result["train_count"], result["validation_count"] = int(len(train_index)), int(len(validation_index))
     return result
 
 
