@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from eggroll_snn import compare as compare_module
+from eggroll_snn.compare import running
 from eggroll_snn.compare import CompareConfig, compare, load_compare, loads_compare, summarise
 from eggroll_snn.config import TrainConfig
 from eggroll_snn.errors import ConfigError
@@ -135,7 +136,7 @@ def test_tiny_comparison_writes_tables_and_plots_with_a_row_per_run(nmnist_small
     assert {path.name for path in result.files} >= {"runs.csv", "summary.csv", "summary.md", "rank.png"}
 
     # Run again: every finished run is reused (no training), and the tables come out the same.
-    monkeypatch.setattr(compare_module, "_worker", lambda run_dir: pytest.fail(f"{run_dir} was trained again"))
+    monkeypatch.setattr(running, "_worker", lambda run_dir: pytest.fail(f"{run_dir} was trained again"))
     again = compare(config, tmp_path / "out", isolate=False)
     assert again.runs == result.runs
     # A run recorded before an option existed (its line missing, the option at its default) is
@@ -158,7 +159,7 @@ def test_isolated_wall_clock_run_trains_in_a_fresh_process_and_reports_its_peak_
     )
     started = []
     original = subprocess.run
-    monkeypatch.setattr(compare_module.subprocess, "run", lambda *a, **k: started.append(a[0]) or original(*a, **k))
+    monkeypatch.setattr(running.subprocess, "run", lambda *a, **k: started.append(a[0]) or original(*a, **k))
     result = compare(config, tmp_path / "out")
     (row,) = result.runs
     assert len(started) == 1 and started[0][1:3] == ["-m", "eggroll_snn.compare"]
