@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from eggroll_snn import compare as compare_module
+from eggroll_snn.compare import running
 from eggroll_snn.compare import CompareConfig, compare, load_compare, loads_compare, summarise
 from eggroll_snn.config import TrainConfig
+from eggroll_snn.data.nmnist import NUM_CLASSES
 from eggroll_snn.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -135,7 +137,7 @@ def test_tiny_comparison_writes_tables_and_plots_with_a_row_per_run(nmnist_small
     assert {path.name for path in result.files} >= {"runs.csv", "summary.csv", "summary.md", "rank.png"}
 
     # Run again: every finished run is reused (no training), and the tables come out the same.
-    monkeypatch.setattr(compare_module, "_worker", lambda run_dir: pytest.fail(f"{run_dir} was trained again"))
+    monkeypatch.setattr(running, "_worker", lambda run_dir: pytest.fail(f"{run_dir} was trained again"))
     again = compare(config, tmp_path / "out", isolate=False)
     assert again.runs == result.runs
     # A run recorded before an option existed (its line missing, the option at its default) is
@@ -158,7 +160,7 @@ def test_isolated_wall_clock_run_trains_in_a_fresh_process_and_reports_its_peak_
     )
     started = []
     original = subprocess.run
-    monkeypatch.setattr(compare_module.subprocess, "run", lambda *a, **k: started.append(a[0]) or original(*a, **k))
+    monkeypatch.setattr(running.subprocess, "run", lambda *a, **k: started.append(a[0]) or original(*a, **k))
     result = compare(config, tmp_path / "out")
     (row,) = result.runs
     assert len(started) == 1 and started[0][1:3] == ["-m", "eggroll_snn.compare"]
@@ -188,13 +190,18 @@ def test_bad_comparison_config_names_the_problem(text, message):
         loads_compare(text, source="bad.toml")
 
 
-def test_default_comparison_is_eggroll_ranks_full_rank_es_and_bptt_on_the_default_network():
+def test_default_comparison_sweeps_eggroll_ranks_up_to_the_readouts_full_rank():
+    """The built-in study: EGGROLL from rank 1 up to a rank where the read-out's perturbation is
+    full rank (a weight's perturbation has rank min(r, m, n)), then full-rank ES, and BPTT, all on
+    the default network and under both budgets."""
     config = CompareConfig()
-    assert config.base == TrainConfig() and config.seeds == 3 and config.budgets() == ["generations", "seconds"]
+    assert config.base == TrainConfig() and config.budgets() == ["generations", "seconds"]
     methods = [config.run_config("generations", label, 0).strategy for label in config.methods]
-    assert [(s.method, s.rank if s.method == "eggroll" else None) for s in methods] == [
-        ("eggroll", 1), ("eggroll", 4), ("eggroll", 16), ("full_rank", None), ("bptt", None)
-    ]
+    ranks = [s.rank for s in methods if s.method == "eggroll"]
+    assert ranks == sorted(set(ranks)) and ranks[0] == 1 and len(ranks) >= 3
+    readout_rank = min(NUM_CLASSES, config.base.network.hidden_sizes[-1])
+    assert ranks[-2] < readout_rank <= ranks[-1]  # low ranks below it, the sweep's end at it
+    assert [s.method for s in methods][len(ranks):] == ["full_rank", "bptt"]
 
 
 def test_compare_command_runs_the_library_function(nmnist_small_root, tmp_path, monkeypatch, capsys):

