@@ -119,7 +119,7 @@ def test_tiny_comparison_writes_tables_and_plots_with_a_row_per_run(nmnist_small
     expected = [("generations", method, str(seed)) for method in ("eggroll-r2", "bptt") for seed in (0, 1)]
     runs = _read_csv(tmp_path / "out" / "runs.csv")
     assert [(row["budget"], row["method"], row["seed"]) for row in runs] == expected
-    assert len(lines) == 4 and all(row["error"] == "" for row in runs)
+    assert len(lines) == 5 and lines[-1].startswith("linear read-out") and all(row["error"] == "" for row in runs)
     for row in runs:
         assert int(row["generations"]) == 5
         assert 0.0 <= float(row["test_accuracy"]) <= 1.0 and float(row["peak_rss_mib"]) > 50
@@ -131,6 +131,12 @@ def test_tiny_comparison_writes_tables_and_plots_with_a_row_per_run(nmnist_small
     ]
     markdown = (tmp_path / "out" / "summary.md").read_text()
     assert "| eggroll-r2 | 2 | 2 |" in markdown and "| bptt | - | 2 |" in markdown
+    # The linear read-out opens the table, fitted on each seed's own train/validation split.
+    baseline = result.baseline
+    assert [row["seed"] for row in baseline["per_seed"]] == [0, 1]
+    assert all(row["test_count"] == 100 and row["test_accuracy"] > 0.85 for row in baseline["per_seed"]), baseline
+    table = markdown[markdown.index("| --- |"):].splitlines()
+    assert table[1].startswith("| linear read-out") and f"{100 * baseline['test_accuracy_mean']:.2f} ±" in table[1]
     assert "## Equal budget: 5 generations" in markdown and "s of training" not in markdown
     for name in ("accuracy_vs_time-generations.png", "rank.png"):
         assert (tmp_path / "out" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -139,7 +145,7 @@ def test_tiny_comparison_writes_tables_and_plots_with_a_row_per_run(nmnist_small
     # Run again: every finished run is reused (no training), and the tables come out the same.
     monkeypatch.setattr(running, "_worker", lambda run_dir: pytest.fail(f"{run_dir} was trained again"))
     again = compare(config, tmp_path / "out", isolate=False)
-    assert again.runs == result.runs
+    assert again.runs == result.runs and again.baseline == result.baseline
     # A run recorded before an option existed (its line missing, the option at its default) is
     # the same configuration and is reused too.
     stored = next((tmp_path / "out" / "runs").rglob("compare-config.toml"))

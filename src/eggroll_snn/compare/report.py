@@ -67,8 +67,9 @@ def _budget_text(budget: str, config: CompareConfig) -> str:
     return f"{config.generations} generations" if budget == "generations" else f"{config.seconds:g} s of training"
 
 
-def markdown_table(summary: list[dict], config: CompareConfig) -> str:
-    """The summary as a markdown document: settings, then one table per budget."""
+def markdown_table(summary: list[dict], config: CompareConfig, baseline: dict | None = None) -> str:
+    """The summary as a markdown document: settings, then one table per budget, each opened by the
+    linear read-out ``baseline`` (see :func:`eggroll_snn.compare.running.linear_baselines`) when given."""
     base = config.base
     lines = [
         "# Comparison",
@@ -89,6 +90,12 @@ def markdown_table(summary: list[dict], config: CompareConfig) -> str:
             "| method | rank | runs | test accuracy | validation | generations | s / generation | total s | peak RSS MiB |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
+        if baseline is not None:
+            lines.append(
+                f"| linear read-out (logistic regression on log(1+count), no spikes) | - | {len(baseline['per_seed'])} "
+                f"| {100 * baseline['test_accuracy_mean']:.2f} ± {100 * baseline['test_accuracy_std']:.2f} % "
+                f"| {100 * baseline['validation_accuracy_mean']:.2f} % | - | - | - | - |"
+            )
         for row in (row for row in summary if row["budget"] == budget):
             failed = f" ({row['failed']} failed)" if row["failed"] else ""
             lines.append(
@@ -100,8 +107,11 @@ def markdown_table(summary: list[dict], config: CompareConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_tables(out: Path, runs: list[dict], summary: list[dict], config: CompareConfig) -> list[Path]:
-    """``runs.csv``, ``summary.csv``, ``summary.md`` and ``compare-config.json`` in ``out``."""
+def write_tables(
+    out: Path, runs: list[dict], summary: list[dict], config: CompareConfig, baseline: dict | None = None
+) -> list[Path]:
+    """``runs.csv``, ``summary.csv``, ``summary.md`` and ``compare-config.json`` in ``out``
+    (``baseline``: the linear read-out, the first row of every table of ``summary.md``)."""
     settings = {
         "seeds": config.seed_values(),
         "generations": config.generations,
@@ -111,7 +121,7 @@ def write_tables(out: Path, runs: list[dict], summary: list[dict], config: Compa
     }
     (out / "compare-config.json").write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
     markdown = out / "summary.md"
-    markdown.write_text(markdown_table(summary, config), encoding="utf-8")
+    markdown.write_text(markdown_table(summary, config, baseline), encoding="utf-8")
     return [
         _write_csv(out / "runs.csv", RUN_FIELDS, runs),
         _write_csv(out / "summary.csv", SUMMARY_FIELDS, summary),

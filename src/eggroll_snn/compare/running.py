@@ -111,12 +111,14 @@ class CompareResult:
       runs: one dict per run (the :data:`RUN_FIELDS`).
       summary: one dict per budget and method (the :data:`SUMMARY_FIELDS`).
       files: the tables and plots written.
+      baseline: the linear read-out on the same splits (:func:`linear_baselines`).
     """
 
     out: Path
     runs: list[dict]
     summary: list[dict]
     files: list[Path]
+    baseline: dict | None = None
 
 
 def compare(
@@ -160,10 +162,44 @@ def compare(
         runs.append(row)
         if log is not None:
             log(f"[{number}/{len(jobs)}] {_describe(row)}")
+    baseline = linear_baselines(config, out)
+    if log is not None:
+        log(f"linear read-out (logistic regression on counts): test {100 * baseline['test_accuracy_mean']:.2f} %")
     summary = summarise(runs)
-    files = write_tables(out, runs, summary, config)
+    files = write_tables(out, runs, summary, config, baseline)
     files += write_plots(out, runs, summary)
-    return CompareResult(out=out, runs=runs, summary=summary, files=files)
+    return CompareResult(out=out, runs=runs, summary=summary, files=files, baseline=baseline)
+
+
+def linear_baselines(config: CompareConfig, out: Path) -> dict:
+    """The linear read-out of :mod:`eggroll_snn.baselines` on each seed's train/validation split.
+
+    Each seed's fit is stored in ``out/baseline/seed-<s>.json`` and reused by a continued
+    comparison. Returns ``{"per_seed": [...], "test_accuracy_mean", "test_accuracy_std",
+    "validation_accuracy_mean"}``.
+    """
+    from eggroll_snn.baselines import linear_baseline_for_config
+    from eggroll_snn.config import apply_overrides
+
+    per_seed = []
+    for seed in config.seed_values():
+        path = out / "baseline" / f"seed-{seed}.json"
+        if path.is_file():
+            per_seed.append(json.loads(path.read_text()))
+            continue
+        result = {"seed": seed, **linear_baseline_for_config(apply_overrides(config.base, {"train.seed": seed}))}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(result))
+        os.replace(temporary, path)
+        per_seed.append(result)
+    accuracies = [row["test_accuracy"] for row in per_seed]
+    return {
+        "per_seed": per_seed,
+        "test_accuracy_mean": statistics.fmean(accuracies),
+        "test_accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+        "validation_accuracy_mean": statistics.fmean(row["validation_accuracy"] for row in per_seed),
+    }
 
 
 def _describe(row: dict) -> str:
