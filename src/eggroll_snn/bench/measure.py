@@ -28,7 +28,8 @@ from eggroll_snn.bench.methods import Prepared, prepare
 
 
 
-def _compile(prepared: Prepared):
+def compile_method(prepared: Prepared):
+    """``jit(step, donate carry)`` lowered and compiled for the prepared operands."""
     import jax
 
     return jax.jit(prepared.step, donate_argnums=0).lower(prepared.carry, *prepared.operands).compile()
@@ -60,7 +61,7 @@ def time_methods(config: BenchConfig, methods: tuple[str, ...]) -> dict[str, dic
     for method in methods:
         prepared = prepare(config, method)
         start = time.perf_counter()
-        compiled[method] = _compile(prepared)
+        compiled[method] = compile_method(prepared)
         timings[method] = {
             "compile_seconds": time.perf_counter() - start,
             "xla_buffer_bytes": xla_buffer_bytes(compiled[method]),
@@ -117,7 +118,7 @@ def measure_memory(config: BenchConfig, method: str, generations: int = 2) -> di
     gc.collect()
     baseline = status_bytes("VmRSS")
     prepared = prepare(config, method)
-    compiled = _compile(prepared)
+    compiled = compile_method(prepared)
     carry = prepared.carry
     for _ in range(generations):
         carry, _ = jax.block_until_ready(compiled(carry, *prepared.operands))

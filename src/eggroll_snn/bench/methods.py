@@ -79,7 +79,8 @@ def make_strategy_for(config: BenchConfig, method: str):
     return make_strategy(method, population_size=config.population_size)
 
 
-def _strategy_and_state(config: BenchConfig, method: str):
+def strategy_and_state(config: BenchConfig, method: str):
+    """``(strategy, initial state)`` of ``method``: the network initialised from ``config.seed``."""
     import jax
 
     from eggroll_snn import snn
@@ -102,7 +103,7 @@ def _member_fitness(params, perturbations, frames, labels, network, antithetic_p
 
 def _prepare_strategy(config: BenchConfig, method: str) -> Prepared:
     """One whole generation of our strategy ``method`` (ask, population forward, fitness, tell)."""
-    strategy, state = _strategy_and_state(config, method)
+    strategy, state = strategy_and_state(config, method)
     network = config.network()
 
     def step(state, frames, labels):
@@ -116,7 +117,7 @@ def _prepare_sigma0(config: BenchConfig) -> Prepared:
     """The population forward and fitness alone, rank-1 factors with scale 0 (no tell)."""
     from eggroll_snn.perturbation import scaled
 
-    strategy, state = _strategy_and_state(config, REFERENCE_METHOD)
+    strategy, state = strategy_and_state(config, REFERENCE_METHOD)
     network = config.network()
 
     def step(state, frames, labels):
