@@ -63,7 +63,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from eggroll_snn.tools.fault_sessions import Campaign, Session, metrics_bytes, run_session
+from eggroll_snn.tools.fault_sessions import Campaign, Session, metrics_size, run_session
 from eggroll_snn.tools.run_compare import EXCLUDED_FIELDS, compare_runs, torn_checkpoints
 
 DEFAULT_DATA = Path("/work/shared/data/nmnist-small")
@@ -187,7 +187,7 @@ def reference_run(campaign: Campaign) -> Trial:
     if session.returncode != 0:
         raise RuntimeError(f"the uninterrupted reference run failed:\n{session.output[-3000:]}")
     campaign.reference_dir = run_dir
-    campaign.reference_metrics_bytes = metrics_bytes(run_dir)
+    campaign.reference_metrics_bytes = metrics_size(run_dir)
     control_dir = campaign.work_dir / "control"
     control = run_session(campaign, control_dir)
     campaign.reference_seconds = control.seconds

@@ -56,7 +56,8 @@ def _temporary_files(run_dir: Path) -> list[Path]:
     return found
 
 
-def metrics_bytes(run_dir: Path) -> int:
+def metrics_size(run_dir: Path) -> int:
+    """Bytes of ``run_dir/metrics.jsonl`` now (0 while it does not exist)."""
     try:
         return (run_dir / "metrics.jsonl").stat().st_size
     except FileNotFoundError:
@@ -106,12 +107,12 @@ def run_session(campaign: Campaign, run_dir: Path, trigger: tuple | None = None,
                     if kind == "time":
                         fire = elapsed >= value
                     elif kind == "progress":
-                        fire = metrics_bytes(run_dir) >= value and _metrics_version(run_dir) != initial_metrics
+                        fire = metrics_size(run_dir) >= value and _metrics_version(run_dir) != initial_metrics
                     elif kind == "write" and _temporary_files(run_dir):
                         seen_writes += 1
                         fire = seen_writes >= value
                 if fire:
-                    metrics_bytes = metrics_bytes(run_dir)
+                    metrics_bytes = metrics_size(run_dir)
                     wrote = _metrics_version(run_dir) != initial_metrics
                     process.send_signal(sig)
                     signalled = True
