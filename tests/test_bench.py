@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from eggroll_snn import bench, snn
+from eggroll_snn.bench.measure import compile_method, xla_buffer_bytes
+from eggroll_snn.bench.methods import strategy_and_state
 from eggroll_snn.cli import main
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.perturbation import is_low_rank, materialise
@@ -50,22 +52,47 @@ def test_every_method_is_reported_with_positive_medians_of_its_repeats(result):
     assert {name for name, entry in result["methods"].items() if entry["available"]} == expected_available
 
 
-def test_ratios_and_throughput_follow_from_the_medians(result):
+#: Known per-generation costs (seconds) of fake timings: every figure below follows from them.
+FAKE_SECONDS = {
+    "eggroll_r1": 0.1, "eggroll_r2": 0.15, "full_rank": 1.0, "evosax_open_es": 2.0,
+    "inference": 0.5, "population_sigma0": 0.08, "bptt": 0.05,
+}
+
+
+def _fake_time_methods(config, methods):
+    return {
+        method: {
+            "seconds_per_generation": FAKE_SECONDS[method], "seconds_all": [FAKE_SECONDS[method]],
+            "seconds_min": FAKE_SECONDS[method], "compile_seconds": 1.0, "xla_buffer_bytes": 1,
+        }
+        for method in methods
+    }
+
+
+def test_ratios_and_throughput_from_known_fake_timings(monkeypatch):
+    monkeypatch.setattr("eggroll_snn.bench.run.time_methods", _fake_time_methods)
+    result = bench.run_benchmark(TINY, rss=False)
     entries = result["methods"]
-    reference = entries["eggroll_r1"]["seconds_per_generation"]
-    for name, entry in entries.items():
-        if entry["available"]:
-            assert entry["ratio_to_eggroll_r1"] == pytest.approx(entry["seconds_per_generation"] / reference, rel=1e-12)
-            samples = 4 if name == "bptt" else 8 * 4  # BPTT steps on the B samples only
-            assert entry["member_evaluations_per_second"] == pytest.approx(samples / entry["seconds_per_generation"])
     assert entries["eggroll_r1"]["ratio_to_eggroll_r1"] == 1.0
-    assert result["speedup_full_rank_over_eggroll_r1"] == entries["full_rank"]["ratio_to_eggroll_r1"]
-    assert result["throughput_fraction_of_inference"] == pytest.approx(
-        entries["inference"]["seconds_per_generation"] / reference
-    )
+    assert entries["eggroll_r2"]["ratio_to_eggroll_r1"] == pytest.approx(1.5)
+    assert entries["full_rank"]["ratio_to_eggroll_r1"] == pytest.approx(10.0)
+    assert result["speedup_full_rank_over_eggroll_r1"] == pytest.approx(10.0)
+    # eggroll_r1 does the ceiling's N*B = 32 evaluations in a fifth of its time: 500 % of its throughput
+    assert result["throughput_fraction_of_inference"] == pytest.approx(5.0)
+    assert entries["eggroll_r1"]["member_evaluations_per_second"] == pytest.approx(320.0)  # 32 / 0.1 s
+    assert entries["bptt"]["member_evaluations_per_second"] == pytest.approx(80.0)  # B = 4 samples / 0.05 s
     table = bench.markdown_table(result)
     assert table.count("\n| ") == len(entries) + 1  # header + one row per method
-    assert f"full_rank / eggroll_r1 = {result['speedup_full_rank_over_eggroll_r1']:.1f}x" in table
+    assert "full_rank / eggroll_r1 = 10.0x" in table and "= 500 % of pure batched inference" in table
+    assert "| full_rank | 1.0000 | 10.00 |" in table
+
+
+def test_measured_ratios_of_the_real_run_refer_to_eggroll_r1(result):
+    entries = result["methods"]
+    assert entries["eggroll_r1"]["ratio_to_eggroll_r1"] == 1.0
+    for entry in entries.values():
+        if entry["available"]:
+            assert entry["ratio_to_eggroll_r1"] > 0 and entry["member_evaluations_per_second"] > 0
 
 
 # -- what each method computes ---------------------------------------------------------------
@@ -154,12 +181,42 @@ def test_memory_slope_is_the_least_squares_bytes_per_member():
     assert "b" not in slopes
 
 
-def test_expected_member_bytes_grow_with_rank_by_the_factor_sizes():
-    config = bench.BenchConfig()  # 2312-128-10
-    step = bench.expected_member_bytes(config, "eggroll_r2") - bench.expected_member_bytes(config, "eggroll_r1")
-    assert step == 4 * ((2312 + 128) + (128 + 10))
-    dense_minus_low_rank = bench.expected_member_bytes(config, "full_rank") - bench.expected_member_bytes(config, "eggroll_r1")
-    assert dense_minus_low_rank == 4 * (2312 * 128 + 128 * 10 - (2312 + 128) - (128 + 10))
+def test_expected_member_bytes_count_what_ask_draws_per_member():
+    # The per-member arrays the strategy really draws (per-member scalars such as a LowRank's
+    # scale aside) plus the member's logits (B x C): counted from ask's output shapes.
+    config = dataclasses.replace(TINY, input_shape=(2, 8, 8), hidden_sizes=(32,))  # 128-32-10
+    for method in ("eggroll_r1", "eggroll_r2", "full_rank"):
+        strategy, state = strategy_and_state(config, method)
+        leaves = jax.tree_util.tree_leaves(jax.eval_shape(strategy.ask, state))
+        per_member = sum(int(np.prod(leaf.shape[1:])) for leaf in leaves if len(leaf.shape) > 1)
+        logits = config.batch_size * config.num_classes
+        assert bench.expected_member_bytes(config, method) == 4 * (per_member + logits), method
+
+
+def _xla_slopes(config, method, populations=(8, 32)):
+    """XLA's flops and buffer bytes per added member of one generation (compiled, not run)."""
+    points = []
+    for population in populations:
+        compiled = compile_method(bench.prepare(dataclasses.replace(config, population_size=population), method))
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        points.append((cost["flops"], xla_buffer_bytes(compiled)))
+    (flops_a, bytes_a), (flops_b, bytes_b) = points
+    span = populations[1] - populations[0]
+    return (flops_b - flops_a) / span, (bytes_b - bytes_a) / span
+
+
+def test_xla_counts_eggroll_cheaper_than_full_rank_per_member():
+    config = dataclasses.replace(TINY, input_shape=(2, 8, 8), hidden_sizes=(32,))  # first weight 32 x 128
+    slopes = {method: _xla_slopes(config, method) for method in ("eggroll_r1", "eggroll_r2", "full_rank")}
+    flops = {method: value[0] for method, value in slopes.items()}
+    assert flops["eggroll_r1"] < flops["eggroll_r2"] < flops["full_rank"]
+    # Full-rank ES must at least do the first layer's dense x E^T, B*T*m*n multiply-adds per pair
+    # (2 flops each, shared by the two members): work EGGROLL's factors never do.
+    dense_first_layer = config.batch_size * config.time_bins * 32 * 128
+    assert flops["full_rank"] - flops["eggroll_r1"] >= dense_first_layer
+    for method, (_, buffer_bytes) in slopes.items():  # a member cannot cost less than what it draws
+        assert buffer_bytes >= bench.expected_member_bytes(config, method), method
 
 
 # -- sweeps and reports ---------------------------------------------------------------------------

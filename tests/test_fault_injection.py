@@ -1,6 +1,6 @@
 """Crash safety: SIGKILL/SIGINT during training, then resume, equals an uninterrupted run.
 
-The short campaign here (3 SIGKILL trials, 1 SIGINT trial) runs scripts/fault_injection.py's
+The short campaign here (3 SIGKILL trials, 1 SIGINT trial) runs eggroll_snn.tools.fault_injection's
 library functions on the real N-MNIST subset; the full 20-trial campaign is marked slow.
 """
 
@@ -15,9 +15,8 @@ import jax.numpy as jnp
 import pytest
 
 from eggroll_snn import checkpoint
-from script_loader import load_script
+from eggroll_snn.tools import fault_injection
 
-fault_injection = load_script("fault_injection")
 
 
 def _dead_pid() -> int:

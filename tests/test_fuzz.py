@@ -2,7 +2,7 @@
 
 Only the documented errors may escape: ``DataFormatError`` (``ArchiveError``) from the event
 decoder and the N-MNIST zip reader, ``ConfigError`` from the config parser, ``CheckpointError``
-from checkpoint loading. The targets and the mutation operator are scripts/fuzz.py's (which
+from checkpoint loading. The targets and the mutation operator are eggroll_snn.tools.fuzz's (which
 also runs them for long); each target asserts its own properties on success (sizes bounded by
 the input, round trips). Hypothesis runs derandomised with a bounded number of examples and a
 per-example deadline, so the file is reproducible and takes well under 30 s.
@@ -28,13 +28,12 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from eggroll_snn import checkpoint
+from eggroll_snn.tools import fuzz
 from eggroll_snn.config import TrainConfig, apply_overrides, dumps, loads, parse_assignment
 from eggroll_snn.data.events import EVENT_DTYPE, decode_events
 from eggroll_snn.data.nmnist import NMNIST
 from eggroll_snn.errors import CheckpointError, ConfigError, DataFormatError
-from script_loader import load_script
 
-fuzz = load_script("fuzz")
 
 FUZZ = settings(
     max_examples=150,
@@ -50,8 +49,19 @@ def workspace(nmnist_small_root):
 
 
 def _mutants(seeds_of):
-    """Strategy: a seed input of the target, mutated 1-8 times by scripts/fuzz.py's operator."""
+    """Strategy: a seed input of the target, mutated 1-8 times by eggroll_snn.tools.fuzz's operator."""
     return st.builds(lambda rng, data: fuzz.mutate(data, rng), st.randoms(use_true_random=False), seeds_of)
+
+
+def _assert_documented(outcomes: list[str], errors: tuple[str, ...], count: int) -> None:
+    """``count`` outcomes, each an ``ok`` kind or the kind of one of the documented ``errors``."""
+    assert len(outcomes) == count, outcomes
+    for outcome in outcomes:
+        kind = outcome.removeprefix("skip_bad ").removeprefix("load_tree ")
+        assert kind in ("ok", "no valid checkpoint") or kind.startswith(tuple(f"{name}: " for name in errors)), outcome
+
+
+_DATA_ERRORS = ("DataFormatError", "ArchiveError")
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,6 +88,13 @@ def test_decode_events_reads_back_every_valid_event(events):
     assert [tuple(int(v) for v in event) for event in decoded[["x", "y", "t", "p"]]] == [tuple(e) for e in events]
 
 
+def test_a_broken_round_trip_raises_property_violation_not_a_bare_assert(workspace, monkeypatch):
+    # An explicit exception, so the check also holds under ``python -O`` (which strips asserts).
+    monkeypatch.setattr("eggroll_snn.data.events.encode_events", lambda events: b"")
+    with pytest.raises(fuzz.PropertyViolation, match="differs from data"):
+        fuzz.run_events(bytes([1, 2, 0, 0, 9]), workspace)
+
+
 # --------------------------------------------------------------------------------------------
 # N-MNIST zip reader
 
@@ -94,7 +111,7 @@ def test_nmnist_zip_of_random_bytes(workspace, data):
 def test_nmnist_mutated_zip(workspace, data):
     seeds = fuzz.seeds_nmnist_zip(workspace)
     zipped = data.draw(_mutants(st.sampled_from(seeds)))
-    fuzz.run_nmnist_zip(zipped, workspace)  # raises anything but DataFormatError
+    _assert_documented(fuzz.run_nmnist_zip(zipped, workspace), _DATA_ERRORS, 2)  # strict, then skip_bad
 
 
 _VALID_NAME = re.compile(r"^(NMNIST/)?Train/[0-9]/[a-z]{1,6}\.bin$")
@@ -251,19 +268,21 @@ def test_nmnist_zip_member_with_an_empty_name(tmp_path):
 @FUZZ
 @given(text=st.text(max_size=400))
 def test_config_random_text(workspace, text):
-    fuzz.run_config_toml(text.encode("utf-8", errors="surrogatepass"), workspace)
+    _assert_documented(fuzz.run_config_toml(text.encode("utf-8", errors="surrogatepass"), workspace), ("ConfigError",), 1)
 
 
 @FUZZ
 @given(data=st.data())
 def test_config_mutated_files(workspace, data):
-    fuzz.run_config_toml(data.draw(_mutants(st.sampled_from(fuzz.seeds_config_toml(workspace)))), workspace)
+    outcomes = fuzz.run_config_toml(data.draw(_mutants(st.sampled_from(fuzz.seeds_config_toml(workspace)))), workspace)
+    _assert_documented(outcomes, ("ConfigError",), 1)
 
 
 @FUZZ
 @given(data=st.data())
 def test_config_mutated_overrides(workspace, data):
-    fuzz.run_config_overrides(data.draw(_mutants(st.sampled_from(fuzz.seeds_config_overrides(workspace)))), workspace)
+    mutated = data.draw(_mutants(st.sampled_from(fuzz.seeds_config_overrides(workspace))))
+    _assert_documented(fuzz.run_config_overrides(mutated, workspace), ("ConfigError",), 1)
 
 
 _OPTIONS = [f"{section}.{key}" for section, table in TrainConfig().to_dict().items() for key in table]
@@ -413,7 +432,8 @@ def test_config_integer_too_large_for_a_float_option_is_a_config_error():
 @settings(FUZZ, max_examples=300)
 @given(data=st.data())
 def test_checkpoint_crafted_npz_with_matching_checksum(workspace, data):
-    fuzz.run_checkpoint_npz(data.draw(_mutants(st.sampled_from(fuzz.seeds_checkpoint_npz(workspace)))), workspace)
+    outcomes = fuzz.run_checkpoint_npz(data.draw(_mutants(st.sampled_from(fuzz.seeds_checkpoint_npz(workspace)))), workspace)
+    _assert_documented(outcomes, ("CheckpointError",), 2)  # resume's path, then load_tree
 
 
 @FUZZ
@@ -426,7 +446,8 @@ def test_checkpoint_random_npz_bytes(workspace, data):
 @FUZZ
 @given(data=st.data())
 def test_checkpoint_mutated_description(workspace, data):
-    fuzz.run_checkpoint_json(data.draw(_mutants(st.sampled_from(fuzz.seeds_checkpoint_json(workspace)))), workspace)
+    outcomes = fuzz.run_checkpoint_json(data.draw(_mutants(st.sampled_from(fuzz.seeds_checkpoint_json(workspace)))), workspace)
+    _assert_documented(outcomes, ("CheckpointError",), 2)
 
 
 _JSON = st.recursive(
@@ -444,7 +465,10 @@ _JSON = st.recursive(
 def test_checkpoint_description_with_wrong_values(workspace, changes):
     _, json_text, _ = workspace.checkpoint_template()
     description = {**json.loads(json_text), **changes}
-    fuzz.run_checkpoint_json(json.dumps(description).encode(), workspace)
+    outcomes = fuzz.run_checkpoint_json(json.dumps(description).encode(), workspace)
+    _assert_documented(outcomes, ("CheckpointError",), 2)
+    if "format" in changes and changes["format"] != json.loads(json_text)["format"]:
+        assert not any(outcome.endswith("ok") for outcome in outcomes)  # another format is never loaded
 
 
 def _forge_checkpoint(folder: Path, arrays: dict, like, allow_pickle: bool = False) -> Path:

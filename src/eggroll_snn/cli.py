@@ -25,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"eggroll-snn {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"eggroll_snn.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"eggroll_snn.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"eggroll_snn.commands.{name}").register(subparsers)
     return parser
 
 

@@ -11,11 +11,5 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("data", help="inspect, simulate or download N-MNIST data")
     actions = parser.add_subparsers(dest="data_command", metavar="ACTION")
     for name in DATA_ACTIONS:
-        try:
-            module = importlib.import_module(f"eggroll_snn.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"eggroll_snn.commands.{name}":
-                continue
-            raise
-        module.register(actions)
+        importlib.import_module(f"eggroll_snn.commands.{name}").register(actions)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)

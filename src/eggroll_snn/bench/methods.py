@@ -1,0 +1,265 @@
+"""The benchmarked methods: each one built as a call ready to compile, on the same random frames.
+
+Every method runs on the same network, population size N, minibatch B, time bins T and the same
+random event frames, and is one call per generation ``step(carry, *operands) -> (carry, output)``:
+
+* ``eggroll_r{r}``: EGGROLL at rank r, one generation ``ask -> population_logits -> fitness ->
+  tell`` (fitness = minus the mean cross-entropy of each member on the shared minibatch, as in
+  :mod:`eggroll_snn.train`), the minibatch an input of the call;
+* ``full_rank``: the same generation with the dense-noise strategy (OpenAI-ES);
+* ``evosax_open_es``: evosax's ``Open_ES`` (an outside implementation of OpenAI-ES) on the same
+  fitness: it flattens the parameters, draws N dense parameter vectors and evaluates each member
+  with its own weights (``vmap`` of :func:`eggroll_snn.snn.forward`); skipped with a reason when
+  evosax is not installed (``pip install 'eggroll-snn[bench]'``);
+* ``inference``: the throughput ceiling of the EGGROLL paper, pure batched inference of the
+  unperturbed network on N*B *distinct* samples (the work of one generation without any sharing
+  of inputs between members), evaluated B samples at a time;
+* ``population_sigma0``: our population forward alone with sigma = 0 (rank-1 factors whose scale
+  is zero): no ask/tell bookkeeping, the same N*B member-evaluations;
+* ``bptt``: one surrogate-gradient training step (:mod:`eggroll_snn.bptt`, the trainer's
+  defaults) on the B samples of the minibatch, as a reference (it evaluates B samples, not N*B).
+
+Data: Poisson(``event_rate``) counts clipped to 0..3 per pixel, polarity and bin, about the
+density of N-MNIST frames (~4,000 events over 10 bins x 2 x 34 x 34), stored as uint8 and turned
+into float32 inside the call, as the trainer does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from eggroll_snn.bench.config import REFERENCE_METHOD, BenchConfig, method_rank
+from eggroll_snn.errors import ConfigError
+
+
+
+def make_frames(config: BenchConfig, count: int, seed_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` random recordings: frames ``(count, T, P*H*W)`` uint8 in 0..3 and labels ``(count,)`` int32.
+
+    Each count is ``min(Poisson(event_rate), 3)``, drawn as the number of Poisson CDF levels a
+    uniform number exceeds, a block of recordings at a time (no int64 array of the whole set:
+    the inference ceiling's N*B recordings are 380 MB as uint8 at the headline size).
+    """
+    rng = np.random.default_rng([config.seed, seed_offset])
+    rate = config.event_rate
+    levels = np.cumsum([math.exp(-rate) * rate**k / math.factorial(k) for k in range(3)]).astype(np.float32)
+    frames = np.empty((count, config.time_bins, config.input_size), np.uint8)
+    block = max(1, (1 << 24) // frames[0].size)
+    for start in range(0, count, block):
+        uniform = rng.random((min(block, count - start),) + frames.shape[1:], dtype=np.float32)
+        frames[start : start + block] = sum((uniform >= level).view(np.uint8) for level in levels)
+    return frames, rng.integers(0, config.num_classes, count).astype(np.int32)
+
+
+class Prepared(NamedTuple):
+    """One method ready to time: ``step(carry, *operands) -> (carry, output)``, ``carry`` donated."""
+
+    step: Callable
+    carry: Any
+    operands: tuple
+
+
+def _minibatch(config: BenchConfig):
+    import jax.numpy as jnp
+
+    frames, labels = make_frames(config, config.batch_size)
+    return jnp.asarray(frames), jnp.asarray(labels)
+
+
+def make_strategy_for(config: BenchConfig, method: str):
+    """Our strategy behind ``method`` (``eggroll_r{r}`` or ``full_rank``) with the trainer's defaults."""
+    from eggroll_snn.strategies import make_strategy
+
+    if method.startswith("eggroll_r"):
+        return make_strategy("eggroll", population_size=config.population_size, rank=method_rank(method))
+    return make_strategy(method, population_size=config.population_size)
+
+
+def strategy_and_state(config: BenchConfig, method: str):
+    """``(strategy, initial state)`` of ``method``: the network initialised from ``config.seed``."""
+    import jax
+
+    from eggroll_snn import snn
+
+    strategy = make_strategy_for(config, method)
+    params = snn.init_params(jax.random.key(config.seed), config.network())
+    return strategy, strategy.init(jax.random.key(config.seed + 1), params)
+
+
+def _member_fitness(params, perturbations, frames, labels, network, antithetic_pairs=False):
+    """``(N,)`` minus the mean cross-entropy of every member on the minibatch (the trainer's fitness)."""
+    import jax.numpy as jnp
+
+    from eggroll_snn import snn
+    from eggroll_snn.train import member_losses
+
+    logits = snn.population_logits(params, perturbations, frames.astype(jnp.float32), network, antithetic_pairs=antithetic_pairs)
+    return -member_losses(logits, labels)[0]
+
+
+def _prepare_strategy(config: BenchConfig, method: str) -> Prepared:
+    """One whole generation of our strategy ``method`` (ask, population forward, fitness, tell)."""
+    strategy, state = strategy_and_state(config, method)
+    network = config.network()
+
+    def step(state, frames, labels):
+        fitness = _member_fitness(state.params, strategy.ask(state), frames, labels, network, strategy.shares_pairs)
+        return strategy.tell(state, fitness)
+
+    return Prepared(step, state, _minibatch(config))
+
+
+def _prepare_sigma0(config: BenchConfig) -> Prepared:
+    """The population forward and fitness alone, rank-1 factors with scale 0 (no tell)."""
+    from eggroll_snn.perturbation import scaled
+
+    strategy, state = strategy_and_state(config, REFERENCE_METHOD)
+    network = config.network()
+
+    def step(state, frames, labels):
+        return state, _member_fitness(state.params, scaled(strategy.ask(state), 0.0), frames, labels, network)
+
+    return Prepared(step, state, _minibatch(config))
+
+
+def _prepare_inference(config: BenchConfig) -> Prepared:
+    """Unperturbed forward + cross-entropy on N*B distinct samples, B at a time (``lax.map``).
+
+    B at a time because it was the fastest chunk measured at the headline size on CPU (figures in
+    benchmarks/README.md): a chunk's activity then stays in cache across the time loop.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from eggroll_snn import snn
+    from eggroll_snn.train import member_losses
+
+    network = config.network()
+    params = snn.init_params(jax.random.key(config.seed), network)
+    frames, labels = make_frames(config, config.member_evaluations, seed_offset=1)
+    shape = (config.population_size, config.batch_size)
+
+    def step(params, frames, labels):
+        def chunk(batch):
+            chunk_frames, chunk_labels = batch
+            logits = snn.forward(params, chunk_frames.astype(jnp.float32), network)
+            return member_losses(logits[None], chunk_labels)[0][0]
+
+        batches = (frames.reshape(shape + frames.shape[1:]), labels.reshape(shape))
+        return params, jax.lax.map(chunk, batches)
+
+    return Prepared(step, params, (jnp.asarray(frames), jnp.asarray(labels)))
+
+
+def evosax_open_es():
+    """evosax's ``Open_ES`` class, or ``None`` when evosax is not installed."""
+    if importlib.util.find_spec("evosax") is None:
+        return None
+    from evosax.algorithms import Open_ES
+
+    return Open_ES
+
+
+def _prepare_evosax(config: BenchConfig) -> Prepared:
+    """evosax OpenAI-ES on the same fitness (it minimises, so it gets the cross-entropy itself).
+
+    Same sigma (0.05), Adam with the same learning rate (0.01), antithetic sampling and centred
+    ranks as our strategies; every member is evaluated with its own materialised weights.
+    """
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from eggroll_snn import snn
+    from eggroll_snn.strategies import StrategyConfig
+    from eggroll_snn.train import member_losses
+
+    defaults = StrategyConfig()
+    network = config.network()
+    params = snn.init_params(jax.random.key(config.seed), network)
+    es = evosax_open_es()(
+        population_size=config.population_size,
+        solution=params,
+        optimizer=optax.adam(defaults.learning_rate),
+        std_schedule=optax.constant_schedule(defaults.sigma),
+    )
+    es_params = es.default_params
+    key = jax.random.key(config.seed + 1)
+    state = es.init(key, params, es_params)
+
+    def step(carry, frames, labels):
+        state, key = carry
+        key, ask_key, tell_key = jax.random.split(key, 3)
+        population, state = es.ask(ask_key, state, es_params)
+        inputs = frames.astype(jnp.float32)
+        logits = jax.vmap(lambda member: snn.forward(member, inputs, network))(population)
+        losses = member_losses(logits, labels)[0]
+        state, _ = es.tell(tell_key, population, losses, state, es_params)
+        return (state, key), losses
+
+    return Prepared(step, (state, key), _minibatch(config))
+
+
+def _prepare_bptt(config: BenchConfig) -> Prepared:
+    """One surrogate-gradient optimiser step on the B samples of the minibatch (the trainer's defaults)."""
+    import jax
+    import jax.numpy as jnp
+
+    from eggroll_snn import bptt, snn
+
+    network = config.network()
+    method = bptt.SurrogateGradient()
+    state = method.init(jax.random.key(config.seed + 1), snn.init_params(jax.random.key(config.seed), network))
+
+    def step(state, frames, labels):
+        return method.step(state, frames.astype(jnp.float32), labels, network)
+
+    return Prepared(step, state, _minibatch(config))
+
+
+def samples_per_call(config: BenchConfig, method: str) -> int:
+    """Sample evaluations in one call of ``method``: N*B, except B for the BPTT step."""
+    return config.batch_size if method == "bptt" else config.member_evaluations
+
+
+def unavailable_reason(config: BenchConfig, method: str) -> str | None:
+    """Why ``method`` cannot run here, or ``None`` when it can."""
+    sizes = config.layer_sizes
+    widest = max(min(m, n) for m, n in zip(sizes[1:], sizes[:-1]))
+    if method.startswith("eggroll_r") and method_rank(method) > widest:
+        # Each weight uses min(r, m, n); EggrollStrategy refuses an r that every weight would clip.
+        return (
+            f"not available: rank {method_rank(method)} > {widest} = the largest min(m, n) of the weights "
+            f"of {'-'.join(map(str, sizes))}; the strategy refuses it"
+        )
+    if method == "evosax_open_es" and evosax_open_es() is None:
+        return "evosax is not installed (pip install 'eggroll-snn[bench]')"
+    return None
+
+
+def prepare(config: BenchConfig, method: str) -> Prepared:
+    """Build the compiled-to-be call of ``method`` (one of :meth:`BenchConfig.method_names`)."""
+    check_methods(config, (method,))
+    reason = unavailable_reason(config, method)
+    if reason is not None:
+        raise ConfigError(f"bench method {method} cannot run: {reason}")
+    if method.startswith("eggroll_r") or method == "full_rank":
+        return _prepare_strategy(config, method)
+    builders = {
+        "evosax_open_es": _prepare_evosax,
+        "inference": _prepare_inference,
+        "population_sigma0": _prepare_sigma0,
+        "bptt": _prepare_bptt,
+    }
+    return builders[method](config)
+
+
+def check_methods(config: BenchConfig, methods: tuple[str, ...]) -> None:
+    names = config.method_names()
+    for method in methods:
+        if method not in names:
+            raise ConfigError(f"bench method {method!r} is not one of: {', '.join(names)} (set --ranks for other EGGROLL ranks)")
