@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from eggroll_snn.bench.config import BenchConfig
+from eggroll_snn.process_memory import peak_rss_bytes, status_bytes
 from eggroll_snn.bench.methods import Prepared, prepare
 
 
@@ -79,28 +79,6 @@ def time_methods(config: BenchConfig, methods: tuple[str, ...]) -> dict[str, dic
         timing["seconds_per_generation"] = float(np.median(timing["seconds_all"]))
         timing["seconds_min"] = float(np.min(timing["seconds_all"]))
     return timings
-
-
-def status_bytes(field: str) -> int | None:
-    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) in bytes, or None off Linux."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory in bytes (``VmHWM`` on Linux, ``ru_maxrss`` elsewhere)."""
-    # VmHWM belongs to this process's own address space. ru_maxrss would not do: Linux carries it
-    # over exec from the forking parent, so a fresh worker would report the benchmark's own peak.
-    peak = status_bytes("VmHWM")
-    if peak is not None:
-        return peak
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(maxrss if sys.platform == "darwin" else maxrss * 1024)  # KiB on Linux, bytes on macOS
 
 
 def measure_memory(config: BenchConfig, method: str, generations: int = 2) -> dict:

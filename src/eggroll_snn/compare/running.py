@@ -23,20 +23,7 @@ from eggroll_snn.compare.methods import CompareConfig
 from eggroll_snn.compare.report import summarise, write_plots, write_tables
 from eggroll_snn.config import TrainConfig
 from eggroll_snn.errors import ConfigError, EggrollSNNError, TrainingError
-
-
-def _peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM; ru_maxrss would include an exec'ing parent's)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+from eggroll_snn.process_memory import peak_rss_bytes
 
 
 def _worker(run_dir: Path) -> int:
@@ -54,7 +41,7 @@ def _worker(run_dir: Path) -> int:
         train(config, run_dir, resume=(run_dir / "checkpoints").exists(), progress=False)
     except EggrollSNNError as failure:
         error = str(failure)
-    record = {"peak_rss_mib": _peak_rss_mib(), "load_average": os.getloadavg()[0], "error": error}
+    record = {"peak_rss_mib": peak_rss_bytes() / 2**20, "load_average": os.getloadavg()[0], "error": error}
     (run_dir / "process.json").write_text(json.dumps(record) + "\n", encoding="utf-8")
     return 0
 

@@ -53,7 +53,7 @@ import time
 import traceback
 from pathlib import Path
 
-from eggroll_snn.bench.measure import peak_rss_bytes
+from eggroll_snn.process_memory import peak_rss_bytes
 from eggroll_snn.tools.fuzz_targets import (  # noqa: F401 - the targets are part of this tool's interface
     DEFAULT_DATA,
     TARGETS,
