@@ -119,7 +119,7 @@ _NAMES = st.one_of(
     st.from_regex(_VALID_NAME, fullmatch=True),
     st.sampled_from(["Train/x/a.bin", "../Train/1/a.bin", "/Train/1/a.bin", "Train/1/a.txt", "Train/1/", "",
                      "Train/2/a:b.bin", "Train/3/\x01.bin", "Train\\4\\a.bin", "C:Train/5/a.bin", "Test/1/a.bin"]),
-    st.text(st.characters(blacklist_characters="\x00"), max_size=20),  # zipfile cuts names at NUL
+    st.text(st.characters(blacklist_characters="\x00", codec="utf-8"), max_size=20),  # zipfile cuts names at NUL
 )
 _EVENT_BYTES = st.lists(
     st.tuples(st.integers(0, 33), st.integers(0, 33), st.integers(0, 255), st.integers(0, 255), st.integers(0, 255)),
@@ -338,6 +338,10 @@ BAD_VALUES = {
     "network.init_gain": (float("inf"), "a positive finite number"),
     "network.compute_dtype": ("float16", "'float32', 'bfloat16'"),
     "network.weights": ("int2", "'float32', 'int8', 'int4'"),
+    "network.conv_channels": ([0], "1..4096"),
+    "network.conv_kernel": (0, "1..34"),
+    "network.conv_stride": (35, "1..34"),
+    "network.conv_pool": (0, "1..34"),
     "strategy.method": ("cma_es", "eggroll, full_rank"),
     "strategy.population_size": (1, "2..1000000"),
     "strategy.sigma": (float("nan"), "a positive finite number"),
