@@ -11,7 +11,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from eggroll_snn import snn
+from eggroll_snn import population, snn
 from eggroll_snn.strategies import make_strategy
 
 ROUNDS = 7
@@ -25,7 +25,7 @@ def main() -> None:
     state = strategy.init(jax.random.key(2), params)
 
     def generation(state, inputs, pairs):
-        logits = snn.population_logits(state.params, strategy.ask(state), inputs, network, antithetic_pairs=pairs)
+        logits = population.population_logits(state.params, strategy.ask(state), inputs, network, antithetic_pairs=pairs)
         return strategy.tell(state, -logits.mean(axis=(1, 2)))[0].params
 
     calls = {pairs: jax.jit(lambda s, x, pairs=pairs: generation(s, x, pairs)) for pairs in (False, True)}

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from eggroll_snn import snn
+from eggroll_snn import population, snn
 from eggroll_snn.strategies import make_strategy
 
 
@@ -31,7 +31,7 @@ def compiled_generation(method: str, args, inputs, labels, **options):
 
     @jax.jit
     def step(state, inputs, labels):
-        logits = snn.population_logits(state.params, strategy.ask(state), inputs, config)
+        logits = population.population_logits(state.params, strategy.ask(state), inputs, config)
         fitness = -optax.softmax_cross_entropy_with_integer_labels(logits, labels[None, :]).mean(axis=1)
         return strategy.tell(state, fitness)
 

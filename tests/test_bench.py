@@ -17,7 +17,7 @@ from eggroll_snn.bench.methods import strategy_and_state
 from eggroll_snn.cli import main
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.perturbation import is_low_rank, materialise
-from eggroll_snn.train import member_losses
+from eggroll_snn.population import member_losses
 
 TINY = bench.BenchConfig(
     population_size=8, batch_size=4, time_bins=3, input_shape=(2, 4, 4), hidden_sizes=(8,), ranks=(1, 2), repeats=3

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eggroll_snn import snn
+from eggroll_snn import population, snn
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.perturbation import LowRank, materialise, scaled
 
@@ -16,7 +16,7 @@ from eggroll_snn.perturbation import LowRank, materialise, scaled
 # Compiled once per config: eager op-by-op dispatch would dominate the test time.
 forward = jax.jit(snn.forward, static_argnames="config")
 forward_with_state = jax.jit(snn.forward_with_state, static_argnames="config")
-population_logits = jax.jit(snn.population_logits, static_argnames=("config", "member_chunk", "antithetic_pairs"))
+population_logits = jax.jit(population.population_logits, static_argnames=("config", "member_chunk", "antithetic_pairs"))
 
 CURRENTS = [0.75, 0.75, 0.25, 1.5, 0.0, 0.9]
 HAND_TRACES = {
@@ -164,7 +164,7 @@ def test_antithetic_pair_evaluation_needs_an_even_population():
     config, params = _random_network(jax.random.key(3))
     stacked = jax.tree_util.tree_map(lambda leaf: jnp.stack([leaf] * 3), _random_perturbation(jax.random.key(5), params, 1, 0.3))
     with pytest.raises(ConfigError, match="even population; got 3"):
-        snn.population_logits(params, stacked, _spiky_inputs(jax.random.key(4)), config, antithetic_pairs=True)
+        population.population_logits(params, stacked, _spiky_inputs(jax.random.key(4)), config, antithetic_pairs=True)
 
 
 def test_learned_constants_equal_fixed_ones_and_are_clipped():

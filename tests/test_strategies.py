@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from eggroll_snn import snn
+from eggroll_snn import population, snn
 from eggroll_snn.errors import ConfigError, TrainingError
 from eggroll_snn.perturbation import LowRank, is_low_rank, materialise
 from eggroll_snn.strategies import STRATEGIES, make_strategy, raise_if_all_fitness_nan
@@ -203,7 +203,7 @@ def test_every_strategy_trains_a_tiny_lif_network_on_a_toy_event_task(name):
     @jax.jit
     def generation(state, key):
         inputs, labels = _toy_events(key, 64)
-        logits = snn.population_logits(state.params, strategy.ask(state), inputs, config)
+        logits = population.population_logits(state.params, strategy.ask(state), inputs, config)
         fitness = -optax.softmax_cross_entropy_with_integer_labels(logits, labels[None, :]).mean(axis=1)
         return strategy.tell(state, fitness)
 

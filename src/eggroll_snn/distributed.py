@@ -46,6 +46,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from eggroll_snn import snn
+from eggroll_snn.population import member_losses, population_logits
 from eggroll_snn.errors import ConfigError, TrainingError
 
 #: Name of the one mesh axis: the population members are split along it.
@@ -292,12 +293,10 @@ class ShardedPopulation:
         Returns:
           ``(loss (N,), accuracy (N,))`` in member order, identical on every device.
         """
-        from eggroll_snn.train import member_losses
-
         count = self.members_per_device
         start = jax.lax.axis_index(MESH_AXIS) * count
         local = jax.tree_util.tree_map(lambda leaf: jax.lax.dynamic_slice_in_dim(leaf, start, count, axis=0), perturbations)
-        logits = snn.population_logits(params, local, inputs, self.network, antithetic_pairs=self.antithetic_pairs)
+        logits = population_logits(params, local, inputs, self.network, antithetic_pairs=self.antithetic_pairs)
         losses, accuracies = member_losses(logits, labels)
         # One collective per generation: (2, n) from each device -> (2, N) on every device.
         gathered = jax.lax.all_gather(jnp.stack([losses, accuracies]), MESH_AXIS, axis=1, tiled=True)
@@ -396,8 +395,10 @@ class ShardedPopulation:
         )
 
 
-def sharded_population(config, network: snn.NetworkConfig) -> ShardedPopulation | None:
+def sharded_population(config, network: snn.NetworkConfig, antithetic_pairs: bool = False) -> ShardedPopulation | None:
     """The :class:`ShardedPopulation` that ``config.train.devices`` asks for, or None for one device.
+
+    ``antithetic_pairs``: the strategy's ``shares_pairs`` (see :class:`ShardedPopulation`).
 
     Raises:
       ConfigError: too many devices, a population size that does not split over them, or a
@@ -414,11 +415,7 @@ def sharded_population(config, network: snn.NetworkConfig) -> ShardedPopulation 
             f"{len(devices)} devices, but strategy.method = {config.strategy.method!r} has no population: "
             "use train.devices = 1"
         )
-    from eggroll_snn.train import make_strategy
-
-    return ShardedPopulation(
-        population_mesh(devices), network, config.strategy.population_size, make_strategy(config).shares_pairs
-    )
+    return ShardedPopulation(population_mesh(devices), network, config.strategy.population_size, antithetic_pairs)
 
 
 __all__ = [

@@ -52,7 +52,7 @@ import jax
 import jax.numpy as jnp
 
 from eggroll_snn.errors import ConfigError
-from eggroll_snn.perturbation import perturbation_term, perturbed_linear, perturbed_vector, scaled
+from eggroll_snn.perturbation import perturbed_linear, perturbed_vector
 
 RESET_MODES = ("subtract", "zero")
 READOUT_MODES = ("mean", "max", "spike_count")
@@ -60,9 +60,6 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 #: Learned thresholds are clipped to at least this value so a neuron cannot fire on zero input
 #: through a collapsed threshold.
 MIN_THRESHOLD = 1e-3
-#: Target size of one chunk's per-member activity in :func:`population_logits` (bytes): about one
-#: core's L2 cache, so a chunk's time loop does not stream its state through main memory.
-CHUNK_BYTES = 2 << 20
 
 
 @dataclass(frozen=True)
@@ -372,8 +369,15 @@ def _run(
     return logits, spikes_per_layer, membranes_per_layer, readout_membrane
 
 
+def first_layer_currents(layer: dict, layer_perturbation: dict | None, inputs: jax.Array, config: NetworkConfig) -> jax.Array:
+    """The first layer's input currents ``(B, T, out)`` (``(B, T, H', W', C)`` for a conv network)
+    for inputs ``(B, T, input_size)``: ``x (W + E)^T + b + e_b`` of :func:`first_layer_inputs`."""
+    return _currents(layer, layer_perturbation, first_layer_inputs(inputs, config), jnp.dtype(config.compute_dtype))
+
+
 def forward(
-    params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None = None, spike_fn=None
+    params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None = None, spike_fn=None,
+    first_currents: jax.Array | None = None,
 ) -> jax.Array:
     """Logits of the network for a batch.
 
@@ -387,94 +391,13 @@ def forward(
         ``spike_fn(v (B, H), theta) -> spikes (B, H)`` used in its place. Its value must be that
         Heaviside; only its derivative may differ (a surrogate-gradient spike, see
         :mod:`eggroll_snn.bptt`).
+      first_currents: the first layer's currents, perturbation included, when the caller has
+        formed them (:func:`first_layer_currents`); ``None`` forms them from ``inputs``.
 
     Returns:
       ``(B, num_classes)`` float32 logits.
     """
-    return _run(params, inputs, config, perturbation, record=False, spike_fn=spike_fn)[0]
-
-
-def _default_member_chunk(inputs: jax.Array, config: NetworkConfig, population_size: int) -> int:
-    """Members per chunk when the caller gives none: the whole population on accelerators; on CPU
-    the largest divisor of N whose chunk holds at most :data:`CHUNK_BYTES` of activity."""
-    if jax.default_backend() != "cpu":
-        return population_size
-    batch, time_bins = inputs.shape[:2]
-    widest = max([h * w * c for h, w, c in config.conv_shapes] + [*config.hidden_sizes, config.num_classes])
-    if config.conv_channels:  # the first block's map before pooling, and its receptive fields
-        _, height, width = config.input_shape
-        widest = max(widest, (height - config.conv_kernel + 1) * (width - config.conv_kernel + 1) * config.conv_channels[0])
-    bytes_per_member = 4 * batch * time_bins * widest
-    largest = max(1, CHUNK_BYTES // bytes_per_member)
-    # A divisor of N: a remainder chunk would compile the forward pass a second time.
-    return max(size for size in range(1, min(largest, population_size) + 1) if population_size % size == 0)
-
-
-def _pair_logits(params: dict, inputs: jax.Array, config: NetworkConfig, shared: jax.Array, plus: dict) -> jax.Array:
-    """Logits ``(2, B, C)`` of an antithetic pair: the members at ``params + E`` and ``params - E``.
-
-    The first layer's currents are ``shared = x W^T + b`` (computed once for the population by the
-    caller) plus ``+-(x E_0^T + e_b)``, whose product is formed once for the pair instead of once
-    per member; everything after it depends on the member's own activity and runs per member.
-    """
-    dtype = jnp.dtype(config.compute_dtype)
-    first_plus = plus["layers"][0]
-    weight_plus = jax.tree_util.tree_map(lambda leaf: leaf.astype(dtype), first_plus["weight"])
-    first_inputs = first_layer_inputs(inputs, config)
-    term = perturbed_vector(perturbation_term(first_inputs.astype(dtype), weight_plus).astype(jnp.float32), first_plus.get("bias"))
-
-    def member(sign):
-        return _run(params, inputs, config, scaled(plus, sign), record=False, first_currents=shared + sign * term)[0]
-
-    return jax.vmap(member)(jnp.asarray([1.0, -1.0], jnp.float32))
-
-
-def population_logits(
-    params: dict, perturbations: dict, inputs: jax.Array, config: NetworkConfig, member_chunk: int | None = None,
-    antithetic_pairs: bool = False,
-) -> jax.Array:
-    """Logits of every population member on one shared batch: ``(N, B, num_classes)``.
-
-    ``perturbations`` has a leading member axis N on every leaf (``LowRank`` fields included).
-    :func:`forward` is ``jax.vmap``-ed over it with ``params`` and ``inputs`` shared, so the
-    unperturbed products ``x W^T`` are computed once for the whole population.
-
-    Members are evaluated ``member_chunk`` at a time (``lax.map`` over chunks of a ``vmap``):
-    the per-member arrays of one chunk, ``(chunk, T, B, H)``, then stay in the CPU cache across
-    the time loop instead of streaming the whole population's state through memory every step
-    (EGGROLL forward at N=256, B=64, T=10, 2312-128-10 on 2 CPU cores: ~160 ms as one ``vmap``,
-    ~20-30 ms in chunks of 4). ``None`` picks, on CPU, the largest divisor of N whose chunk holds
-    at most :data:`CHUNK_BYTES` of activity and, on accelerators (which want one wide kernel
-    rather than a sequential loop), the whole population; ``member_chunk >= N`` is one ``vmap``.
-
-    ``antithetic_pairs``: members ``2k`` and ``2k + 1`` hold opposite perturbations (``+E_k``,
-    ``-E_k``, as antithetic strategies ask), so the first layer's perturbation product
-    ``x E_k^T`` is formed once per pair (:func:`_pair_logits`), the largest per-member product of
-    full-rank ES (1.4x per generation at N=256, 578-128-10 on CPU). Same logits up to float rounding.
-    """
-    population_size = jax.tree_util.tree_leaves(perturbations)[0].shape[0]
-    if antithetic_pairs:
-        return _population_pair_logits(params, perturbations, inputs, config, member_chunk, population_size)
-    if member_chunk is None:
-        member_chunk = _default_member_chunk(inputs, config, population_size)
-    if member_chunk >= population_size:
-        return jax.vmap(lambda member: forward(params, inputs, config, member))(perturbations)
-    return jax.lax.map(lambda member: forward(params, inputs, config, member), perturbations, batch_size=member_chunk)
-
-
-def _population_pair_logits(params, perturbations, inputs, config, member_chunk, population_size) -> jax.Array:
-    """:func:`population_logits` over antithetic pairs (see there)."""
-    if population_size % 2:
-        raise ConfigError(f"antithetic pairs need an even population; got {population_size} members")
-    pairs = population_size // 2
-    plus = jax.tree_util.tree_map(lambda leaf: leaf[0::2], perturbations)
-    if member_chunk is None:
-        member_chunk = _default_member_chunk(inputs, config, population_size)
-    pair_chunk = max(size for size in range(1, max(1, member_chunk // 2) + 1) if pairs % size == 0)
-    shared = _currents(params["layers"][0], None, first_layer_inputs(inputs, config), jnp.dtype(config.compute_dtype))
-    pair = lambda member: _pair_logits(params, inputs, config, shared, member)  # noqa: E731
-    logits = jax.vmap(pair)(plus) if pair_chunk >= pairs else jax.lax.map(pair, plus, batch_size=pair_chunk)
-    return logits.reshape((population_size,) + logits.shape[2:])
+    return _run(params, inputs, config, perturbation, record=False, spike_fn=spike_fn, first_currents=first_currents)[0]
 
 
 def forward_with_state(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None = None) -> dict:
@@ -499,7 +422,8 @@ __all__ = [
     "NetworkConfig",
     "init_params",
     "forward",
-    "population_logits",
+    "first_layer_inputs",
+    "first_layer_currents",
     "forward_with_state",
     "RESET_MODES",
     "READOUT_MODES",

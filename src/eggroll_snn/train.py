@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eggroll_snn import bptt, checkpoint, config as config_module, distributed, snn
+from eggroll_snn.population import member_losses, population_logits
 from eggroll_snn.config import TrainConfig
 from eggroll_snn.errors import CheckpointError, ConfigError, TrainingError
 from eggroll_snn.quantize import INTEGER_MODEL_STEM, WeightGrid, integer_tree, model_on_grid
@@ -193,22 +194,6 @@ def make_strategy(config: TrainConfig):
     return build(section.method, **options)
 
 
-def member_losses(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Mean cross-entropy and accuracy of every member on the minibatch.
-
-    Args:
-      logits: ``(N, B, C)``.
-      labels: ``(B,)`` int.
-
-    Returns:
-      ``(loss (N,), accuracy (N,))`` with ``loss_i = -1/B sum_b log softmax(logits_i,b)[y_b]``.
-    """
-    log_probs = jax.nn.log_softmax(logits, axis=-1)
-    picked = jnp.take_along_axis(log_probs, labels[None, :, None], axis=-1)[..., 0]
-    accuracy = (jnp.argmax(logits, axis=-1) == labels[None, :]).mean(axis=1)
-    return -picked.mean(axis=1), accuracy
-
-
 def _finite_mean(values: jax.Array, finite: jax.Array) -> jax.Array:
     return jnp.sum(jnp.where(finite, values, 0.0)) / jnp.maximum(jnp.sum(finite), 1)
 
@@ -256,7 +241,7 @@ def make_generation_step(
     batch_size, fitness = train.batch_size, train.fitness
     if evaluate is None:
         evaluate = lambda params, perturbations, inputs, labels: member_losses(  # noqa: E731
-            snn.population_logits(params, perturbations, inputs, network, antithetic_pairs=strategy.shares_pairs), labels
+            population_logits(params, perturbations, inputs, network, antithetic_pairs=strategy.shares_pairs), labels
         )
 
     def step(state, frames, labels):
@@ -523,10 +508,10 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     """
     run_dir = distributed.process_run_dir(run_dir)  # the run folder itself on one process
     _check_run_dir(config, run_dir, resume)
-    population = distributed.sharded_population(config, network_config(config))  # None: one device
-    metrics_path, checkpoint_dir = run_dir / "metrics.jsonl", run_dir / "checkpoints"
     network = network_config(config)
     strategy = make_strategy(config)
+    population = distributed.sharded_population(config, network, strategy.shares_pairs)  # None: one device
+    metrics_path, checkpoint_dir = run_dir / "metrics.jsonl", run_dir / "checkpoints"
     # A resumed run's state comes from its checkpoint; train.init_from only seeds a new run.
     state, data_key = _initial_state(config, strategy, network, use_init_from=not resume)
     frames, labels = load_frames(config, "train", progress=progress)

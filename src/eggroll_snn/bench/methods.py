@@ -95,9 +95,9 @@ def _member_fitness(params, perturbations, frames, labels, network, antithetic_p
     import jax.numpy as jnp
 
     from eggroll_snn import snn
-    from eggroll_snn.train import member_losses
+    from eggroll_snn.population import member_losses
 
-    logits = snn.population_logits(params, perturbations, frames.astype(jnp.float32), network, antithetic_pairs=antithetic_pairs)
+    logits = population.population_logits(params, perturbations, frames.astype(jnp.float32), network, antithetic_pairs=antithetic_pairs)
     return -member_losses(logits, labels)[0]
 
 
@@ -136,7 +136,7 @@ def _prepare_inference(config: BenchConfig) -> Prepared:
     import jax.numpy as jnp
 
     from eggroll_snn import snn
-    from eggroll_snn.train import member_losses
+    from eggroll_snn.population import member_losses
 
     network = config.network()
     params = snn.init_params(jax.random.key(config.seed), network)
@@ -176,7 +176,7 @@ def _prepare_evosax(config: BenchConfig) -> Prepared:
 
     from eggroll_snn import snn
     from eggroll_snn.strategies import StrategyConfig
-    from eggroll_snn.train import member_losses
+    from eggroll_snn.population import member_losses
 
     defaults = StrategyConfig()
     network = config.network()

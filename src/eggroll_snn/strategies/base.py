@@ -170,7 +170,7 @@ class EvolutionStrategy(StrategyConfig):
     @property
     def shares_pairs(self) -> bool:
         """Members ``2k``, ``2k + 1`` are ``+E_k``, ``-E_k`` and the population forward should share
-        the pair's first-layer product (``snn.population_logits(..., antithetic_pairs=True)``)."""
+        the pair's first-layer product (``population.population_logits(..., antithetic_pairs=True)``)."""
         return self.antithetic and self.pair_sharing
 
     # -- hooks ------------------------------------------------------------------------------
