@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import uuid
 import warnings
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ import numpy as np
 
 from eggroll_snn.data.frames import FrameConfig, events_to_frames
 from eggroll_snn.data.nmnist import NUM_CLASSES, SENSOR_SIZE, SplitFiles, scan_split
-from eggroll_snn.errors import ConfigError, DataFormatError
+from eggroll_snn.errors import CacheError, ConfigError, DataFormatError
 
 CACHE_FORMAT_VERSION = 1
 CHUNK_SIZE = 1000
@@ -99,8 +100,15 @@ def load_split_frames(
     stem = cache_dir / f"{split}-{cache_key(files, frame_config, skip_bad)[:24]}"
     cached = _load_cached(stem, frame_shape)
     if cached is None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        _build(files, frame_config, frame_shape, stem, progress, skip_bad, workers)
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temp_files(cache_dir)
+            _build(files, frame_config, frame_shape, stem, progress, skip_bad, workers)
+        except OSError as error:
+            raise CacheError(
+                f"{cache_dir}: cannot write the frame cache ({error.strerror or error}); free space there "
+                "or point EGGROLL_SNN_CACHE (or data.cache_dir) at a folder with room"
+            ) from None
         cached = _load_cached(stem, frame_shape)
         if cached is None:
             raise DataFormatError(f"{stem}.json: the cache just written does not read back; is the disk full?")
@@ -113,6 +121,61 @@ def load_split_frames(
             stacklevel=2,
         )
     return frames, labels
+
+
+_TEMP_NAME = re.compile(r"\.(\d+)-[0-9a-f]{8}\.tmp")
+
+
+def remove_stale_temp_files(cache_dir: Path) -> list[Path]:
+    """Delete the temporary files of cache writers that died (their process id no longer runs).
+
+    Files of live writers, and of writers whose liveness cannot be told, are left alone.
+
+    Returns:
+      the paths removed.
+    """
+    removed = []
+    for path in cache_dir.glob("*.tmp*"):
+        match = _TEMP_NAME.search(path.name)
+        if match is None or _process_alive(int(match.group(1))):
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue  # another process removed it first, or the folder is read-only
+        removed.append(path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, but belongs to someone else
+    return True
+
+
+def _preallocate(path: Path, shape: tuple[int, ...]) -> None:
+    """Create a zero-filled ``.npy`` file of ``shape`` uint8 with real writes.
+
+    A sparse file (what ``open_memmap`` makes) takes its disk blocks only when the memory map is
+    written, and a full disk then kills the process with SIGBUS; real writes raise ``ENOSPC`` here.
+    """
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": shape}
+    size = int(np.prod(shape))
+    block = bytes(min(size, 1 << 22) or 1)
+    with open(path, "wb") as file:
+        np.lib.format.write_array_header_1_0(file, header)
+        remaining = size
+        while remaining > 0:
+            written = file.write(block[: min(remaining, len(block))])
+            remaining -= written
+        file.flush()
+        os.fsync(file.fileno())
 
 
 def _check_workers(workers) -> None:
@@ -187,7 +250,7 @@ def _build(files, config, frame_shape, stem, progress, skip_bad, workers) -> Non
     temp_meta = meta_path.with_name(meta_path.name + tag)
     count = len(files)
     try:
-        np.lib.format.open_memmap(temp_frames, mode="w+", dtype=np.uint8, shape=(count, *frame_shape)).flush()
+        _preallocate(temp_frames, (count, *frame_shape))
         failed = _fill_all(files, config, temp_frames, progress, skip_bad, workers)
         labels = np.array([entry.label for entry in files.entries], dtype=np.int64)
         if failed:
@@ -251,7 +314,8 @@ def _fill_all(files, config, frames_path, progress, skip_bad, workers) -> list:
 def _compact(source_path: Path, target_path: Path, keep: np.ndarray) -> None:
     """Copy rows ``keep`` of one ``.npy`` memory map into a new one (only when recordings were skipped)."""
     source = np.load(source_path, mmap_mode="r", allow_pickle=False)
-    target = np.lib.format.open_memmap(target_path, mode="w+", dtype=source.dtype, shape=(len(keep), *source.shape[1:]))
+    _preallocate(target_path, (len(keep), *source.shape[1:]))
+    target = np.load(target_path, mmap_mode="r+", allow_pickle=False)
     for start in range(0, len(keep), CHUNK_SIZE):
         target[start : start + CHUNK_SIZE] = source[keep[start : start + CHUNK_SIZE]]
     target.flush()

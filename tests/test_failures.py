@@ -1,0 +1,57 @@
+"""Failures a user can cause (issue 15): each ends in one clear line, exit code 1, nothing lost or left behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from eggroll_snn.cli import main
+from eggroll_snn.data.cache import remove_stale_temp_files
+
+FAST = ["--time-bins", "2", "--hidden", "8", "--population-size", "4", "--rank", "1", "--batch-size", "8",
+        "--set", "train.eval_batch_size=64", "--no-progress"]
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 1 MB tmpfs folder (root only); skipped where mounting is impossible."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {done.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("eggroll-snn: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_frame_cache_on_a_full_disk_is_one_line_and_leaves_no_temp_file(tiny_tmpfs, nmnist_small_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EGGROLL_SNN_CACHE", str(tiny_tmpfs))
+    code = main(["train", "--data", str(nmnist_small_root), "--generations", "1", "--out", str(tmp_path / "run"), *FAST])
+    line = one_error_line(capsys.readouterr().err)
+    assert code == 1
+    assert str(tiny_tmpfs / "frames") in line and "No space left" in line
+    assert [path.name for path in (tiny_tmpfs / "frames").iterdir() if ".tmp" in path.name] == []
+    assert not (tmp_path / "run" / "config.toml").exists()
+
+
+def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # a process that has exited
+    stale = tmp_path / f"train-abc.frames.npy.{dead_pid}-{uuid.uuid4().hex[:8]}.tmp.npy"
+    live = tmp_path / f"train-abc.frames.npy.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.npy"
+    stale.write_bytes(b"x")
+    live.write_bytes(b"x")
+    assert remove_stale_temp_files(tmp_path) == [stale]
+    assert not stale.exists() and live.exists()
