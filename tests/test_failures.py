@@ -55,3 +55,24 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
     live.write_bytes(b"x")
     assert remove_stale_temp_files(tmp_path) == [stale]
     assert not stale.exists() and live.exists()
+
+
+def small_copy(source: Path, target: Path, per_class: int = 3) -> Path:
+    """A data root of links to ``per_class`` recordings per class and split of ``source``."""
+    for split in ("Train", "Test"):
+        for digit in range(10):
+            folder = target / "NMNIST" / split / str(digit)
+            folder.mkdir(parents=True)
+            for path in sorted((source / "NMNIST" / split / str(digit)).glob("*.bin"))[:per_class]:
+                (folder / path.name).symlink_to(path)
+    return target
+
+
+def test_a_broken_test_recording_stops_the_run_before_the_first_generation(nmnist_small_root, tmp_path, capsys):
+    root = small_copy(nmnist_small_root, tmp_path / "data")
+    broken = root / "NMNIST" / "Test" / "3" / "99999.bin"
+    broken.write_bytes(b"\x01\x02")  # not a multiple of 5 bytes
+    code = main(["train", "--data", str(root), "--generations", "1", "--out", str(tmp_path / "run"), *FAST])
+    line = one_error_line(capsys.readouterr().err)
+    assert code == 1 and "99999.bin" in line
+    assert not (tmp_path / "run" / "metrics.jsonl").exists() and not (tmp_path / "run" / "config.toml").exists()

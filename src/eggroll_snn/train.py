@@ -530,6 +530,9 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     # A resumed run's state comes from its checkpoint; train.init_from only seeds a new run.
     state, data_key = _initial_state(config, strategy, network, use_init_from=not resume)
     frames, labels = load_frames(config, "train", progress=progress)
+    # The test split is read only after training: build (or check) its cache now, so a bad
+    # recording or a full cache disk is found before the first generation, not after the last.
+    load_frames(config, "test", progress=progress)
     _write_config(config, run_dir)  # only now: a run that cannot read its data or model leaves no folder
     train_index, validation_index = stratified_split(labels, config.data.validation_fraction, config.train.seed)
     data = _Data(
