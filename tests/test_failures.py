@@ -76,3 +76,61 @@ def test_a_broken_test_recording_stops_the_run_before_the_first_generation(nmnis
     line = one_error_line(capsys.readouterr().err)
     assert code == 1 and "99999.bin" in line
     assert not (tmp_path / "run" / "metrics.jsonl").exists() and not (tmp_path / "run" / "config.toml").exists()
+
+
+def test_read_only_run_folder_is_one_line_naming_it(nmnist_small_root, tmp_path, capsys):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {done.stderr.decode().strip()}")
+    try:
+        code = main(["train", "--data", str(nmnist_small_root), "--generations", "1", "--out", str(folder / "run"), *FAST])
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+    line = one_error_line(capsys.readouterr().err)
+    assert code == 1 and str(folder / "run") in line and "Read-only" in line
+
+
+def _without_timing(lines):
+    return [{k: v for k, v in line.items() if k not in ("wall_time_s", "seconds_per_generation")} for line in lines]
+
+
+def test_full_run_folder_keeps_the_checkpoint_and_resumes_exactly(tiny_tmpfs, nmnist_small_root, tmp_path, capsys):
+    from eggroll_snn.checkpoint import latest_valid_checkpoint
+    from eggroll_snn.train import read_metrics
+
+    common = ["--data", str(nmnist_small_root), *FAST, "--set", "train.checkpoint_every=2",
+              "--set", "train.eval_every=2", "--set", "train.generations_per_call=2", "--set", "strategy.learning_rate_schedule=constant"]
+    straight = tmp_path / "straight"
+    assert main(["train", "--generations", "4", "--out", str(straight), *common]) == 0
+    run = tiny_tmpfs / "run"
+    assert main(["train", "--generations", "2", "--out", str(run), *common]) == 0
+    filler = tiny_tmpfs / "filler"
+    with open(filler, "wb", buffering=0) as file:  # fill the disk to the last byte
+        try:
+            while True:
+                file.write(bytes(4096))
+                file.flush()
+        except OSError:
+            pass
+    capsys.readouterr()
+    code = main(["train", "--resume", str(run), "--generations", "4"])
+    line = one_error_line(capsys.readouterr().err)
+    assert code == 1 and str(run) in line and "No space left" in line
+    assert latest_valid_checkpoint(run / "checkpoints").generation == 2
+    assert [path.name for path in run.rglob("*") if "tmp" in path.name] == []
+    filler.unlink()
+    assert main(["train", "--resume", str(run), "--generations", "4"]) == 0
+    assert _without_timing(read_metrics(run)) == _without_timing(read_metrics(straight))
+
+
+def test_a_symlink_loop_in_the_data_folder_is_one_line_naming_it(nmnist_small_root, tmp_path, capsys):
+    root = small_copy(nmnist_small_root, tmp_path / "data", per_class=1)
+    loop = root / "NMNIST" / "Train" / "3" / "loop.bin"
+    loop.symlink_to(loop)
+    code = main(["data", "info", str(root)])
+    line = one_error_line(capsys.readouterr().err)
+    assert code == 1 and str(loop) in line and "symbolic links" in line
+    assert main(["data", "info", str(root), "--skip-bad", "--json"]) == 0
+    assert str(loop) in capsys.readouterr().out

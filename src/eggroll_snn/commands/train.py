@@ -84,7 +84,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from eggroll_snn import distributed
-    from eggroll_snn.errors import ConfigError
+    from eggroll_snn.errors import ConfigError, EggrollSNNError
     from eggroll_snn.train import resolve_run, train
 
     options = distributed.DistributedOptions.from_environment(
@@ -99,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: a checkpoint was written; continue with: eggroll-snn train --resume {run_dir}")
         return 130
+    except OSError as error:
+        if error.filename is None and not isinstance(error, EggrollSNNError):
+            error.filename = str(run_dir)  # e.g. a zip writer's ENOSPC: name the run folder
+        raise
     print(
         f"test accuracy {result.test_accuracy:.4f} on {result.test_count} recordings (model of generation "
         f"{result.best_generation}, validation accuracy {result.best_validation_accuracy:.4f}); "
