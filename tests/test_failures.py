@@ -134,3 +134,19 @@ def test_a_symlink_loop_in_the_data_folder_is_one_line_naming_it(nmnist_small_ro
     assert code == 1 and str(loop) in line and "symbolic links" in line
     assert main(["data", "info", str(root), "--skip-bad", "--json"]) == 0
     assert str(loop) in capsys.readouterr().out
+
+
+def test_skip_bad_trains_evaluates_and_lists_the_skipped_files(nmnist_small_root, tmp_path, capsys):
+    import json
+
+    root = small_copy(nmnist_small_root, tmp_path / "data")
+    broken = root / "NMNIST" / "Test" / "3" / "99999.bin"
+    broken.write_bytes(b"\x01\x02")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(root), "--generations", "1", "--out", str(run), "--skip-bad", *FAST]) == 0
+    listed = json.loads((run / "skipped_files.json").read_text())
+    assert [(item["split"], item["source"]) for item in listed] == [("test", str(broken))]
+    assert main(["evaluate", str(run)]) == 0  # the run's own data.skip_bad
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", str(root), "--skip-bad", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 29

@@ -65,6 +65,8 @@ class DataSection:
       validation_fraction: share of each class of the training split held out to select the model.
       cache_dir: folder for the frame cache and the simulated data (unset = ``EGGROLL_SNN_CACHE``
         or ``~/.cache/eggroll-snn``).
+      skip_bad: leave out bad recordings (listed in the run's ``skipped_files.json``) instead of
+        stopping at the first one.
     """
 
     root: Optional[str] = None
@@ -77,6 +79,7 @@ class DataSection:
     first_saccade_only: bool = False
     validation_fraction: float = 0.1
     cache_dir: Optional[str] = None
+    skip_bad: bool = False
 
     def __post_init__(self) -> None:
         _check(1 <= self.num_time_bins <= 10_000, "data.num_time_bins", self.num_time_bins, "an integer 1..10000")

@@ -529,11 +529,14 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     strategy = make_strategy(config)
     # A resumed run's state comes from its checkpoint; train.init_from only seeds a new run.
     state, data_key = _initial_state(config, strategy, network, use_init_from=not resume)
-    frames, labels = load_frames(config, "train", progress=progress)
+    skipped = []  # bad recordings left out under data.skip_bad
+    frames, labels = load_frames(config, "train", progress=progress, skipped=skipped)
     # The test split is read only after training: build (or check) its cache now, so a bad
     # recording or a full cache disk is found before the first generation, not after the last.
-    load_frames(config, "test", progress=progress)
-    _write_config(config, run_dir)  # only now: a run that cannot read its data or model leaves no folder
+    load_frames(config, "test", progress=progress, skipped=skipped)
+    _write_config(config, run_dir)
+    if config.data.skip_bad:
+        checkpoint.atomic_write_text(run_dir / "skipped_files.json", json.dumps(skipped, indent=1) + "\n")  # only now: a run that cannot read its data or model leaves no folder
     train_index, validation_index = stratified_split(labels, config.data.validation_fraction, config.train.seed)
     data = _Data(
         train_frames=jnp.asarray(frames[train_index]),  # uint8, moved to the device once

@@ -60,6 +60,10 @@ def register(subparsers) -> None:
         help="set any config option, e.g. --set strategy.sigma=0.03 (repeatable)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--skip-bad", action="store_true",
+        help="leave out bad recordings and list them in RUN_DIR/skipped_files.json instead of failing (data.skip_bad)",
+    )
     group = parser.add_argument_group(
         "multi-process runs", "one process per host or GPU, all started with the same options (see docs/scale-out.md); "
         "under srun (Slurm) JAX finds these itself",
@@ -78,6 +82,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
     overrides = {option: value for option, value in overrides.items() if value is not None}
     if args.hidden is not None:
         overrides["network.hidden_sizes"] = args.hidden
+    if getattr(args, "skip_bad", False):
+        overrides["data.skip_bad"] = True
     overrides.update(parse_assignment(text) for text in args.assignments)
     return overrides
 

@@ -67,6 +67,7 @@ def load_split_frames(
     progress: bool = False,
     skip_bad: bool = False,
     workers: int = 1,
+    skipped: list | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """All frames of a split, from the cache or preprocessed into it.
 
@@ -82,6 +83,8 @@ def load_split_frames(
         One process preprocesses 60,000 recordings in about 15 s; a second one did not pay on a
         busy 2-core machine (``benchmarks/preprocess.py``), and worker processes are started with
         "spawn", which re-imports the calling script (it needs an ``if __name__ == "__main__"`` guard).
+      skipped: when given, each recording left out by ``skip_bad`` is appended to it as
+        ``{"split", "source", "reason"}``.
 
     Returns:
       ``(frames, labels)``: a read-only memory map ``(N, T, P, H', W')`` uint8 (``frames[i, k, p, y, x]``)
@@ -112,12 +115,14 @@ def load_split_frames(
         cached = _load_cached(stem, frame_shape)
         if cached is None:
             raise DataFormatError(f"{stem}.json: the cache just written does not read back; is the disk full?")
-    frames, labels, skipped = cached
-    if skipped:
-        listed = "; ".join(f"{source}: {reason}" for source, reason in skipped[:3])
-        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    frames, labels, left_out = cached
+    if skipped is not None:
+        skipped.extend({"split": split, "source": source, "reason": reason} for source, reason in left_out)
+    if left_out:
+        listed = "; ".join(f"{source}: {reason}" for source, reason in left_out[:3])
+        more = f" and {len(left_out) - 3} more" if len(left_out) > 3 else ""
         warnings.warn(
-            f"skipped {len(skipped)} bad recording(s) of the {split} split: {listed}{more} (all in {stem}.json)",
+            f"skipped {len(left_out)} bad recording(s) of the {split} split: {listed}{more} (all in {stem}.json)",
             stacklevel=2,
         )
     return frames, labels
