@@ -150,3 +150,18 @@ def test_skip_bad_trains_evaluates_and_lists_the_skipped_files(nmnist_small_root
     capsys.readouterr()
     assert main(["evaluate", str(run), "--data", str(root), "--skip-bad", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["count"] == 29
+
+
+def test_resume_without_any_checkpoint_says_it_starts_from_generation_0(nmnist_small_root, tmp_path, capsys):
+    import shutil
+
+    from eggroll_snn.train import read_metrics
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(nmnist_small_root), "--generations", "1", "--out", str(run), *FAST]) == 0
+    shutil.rmtree(run / "checkpoints")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--generations", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"no valid checkpoint in {run / 'checkpoints'}: starting from generation 0" in out.splitlines()
+    assert [line["generation"] for line in read_metrics(run)] == [1, 2]

@@ -551,6 +551,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             like = jax.eval_shape(lambda: state)
             state = checkpoint.load_checkpoint(found, like, config=config.to_dict(), ignore=RESUMABLE_CHANGES)
             wall_offset = float(found.metadata.get("wall_time_s", 0.0))
+        else:
+            print(f"no valid checkpoint in {checkpoint_dir}: starting from generation 0", flush=True)
         _truncate_metrics(metrics_path, found.generation if found is not None else 0)
     state = _strongly_typed(state)
 
