@@ -165,3 +165,17 @@ def test_resume_without_any_checkpoint_says_it_starts_from_generation_0(nmnist_s
     out = capsys.readouterr().out
     assert f"no valid checkpoint in {run / 'checkpoints'}: starting from generation 0" in out.splitlines()
     assert [line["generation"] for line in read_metrics(run)] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "assignment, expected",
+    [
+        ("strategy.sigma=\"x\"", "expected a number (a positive finite number)"),
+        ("data.pool=true", "expected an integer (a divisor of the 34-pixel sensor side: 1, 2, 17 or 34)"),
+    ],
+)
+def test_a_wrong_type_states_the_type_and_the_allowed_range(assignment, expected, tmp_path, capsys):
+    assert main(["train", "--set", assignment, "--out", str(tmp_path / "run")]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert line.endswith(expected) and assignment.split("=")[0] in line
+    assert not (tmp_path / "run").exists()
