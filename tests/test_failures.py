@@ -179,3 +179,13 @@ def test_a_wrong_type_states_the_type_and_the_allowed_range(assignment, expected
     line = one_error_line(capsys.readouterr().err)
     assert line.endswith(expected) and assignment.split("=")[0] in line
     assert not (tmp_path / "run").exists()
+
+
+def test_training_into_a_log_prints_plain_progress_lines(nmnist_small_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    progress = [arg for arg in FAST if arg != "--no-progress"]  # capsys: stdout is not a terminal
+    assert main(["train", "--data", str(nmnist_small_root), "--generations", "3", "--out", str(run), *progress,
+                 "--set", "train.generations_per_call=1"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("generation ")]
+    assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert all("fitness" in line and "val acc" in line and "s/gen" in line and "ETA" in line for line in lines)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -414,9 +415,18 @@ def resolve_run(
 class _Progress:
     """A rich progress bar (generation, fitness, validation accuracy, s/generation, ETA), or nothing."""
 
+    PLAIN_INTERVAL_S = 30.0
+    """Without a terminal (a log file, a batch job): one plain line per tenth of the run or this often."""
+
     def __init__(self, enabled: bool, total: int, completed: int):
         self._bar = None
+        self._plain = False
         if not enabled:
+            return
+        if not sys.stdout.isatty():  # a bar redrawn in place would print nothing readable
+            self._plain, self._total = True, total
+            self._every = max(1, total // 10)
+            self._last_line_generation, self._last_line_time = completed, time.perf_counter()
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -434,6 +444,8 @@ class _Progress:
         self._bar.start()
 
     def update(self, generation: int, fitness: float | None, accuracy: float | None, seconds: float) -> None:
+        if self._plain:
+            self._plain_line(generation, fitness, accuracy, seconds)
         if self._bar is None:
             return
         fields = {"completed": generation, "speed": f"{seconds:.3f}"}
@@ -442,6 +454,25 @@ class _Progress:
         if accuracy is not None:
             fields["accuracy"] = f"{accuracy:.3f}"
         self._bar.update(self._task, **fields)
+
+    def _plain_line(self, generation, fitness, accuracy, seconds) -> None:
+        now = time.perf_counter()
+        due = (
+            generation - self._last_line_generation >= self._every
+            or now - self._last_line_time >= self.PLAIN_INTERVAL_S
+            or generation >= self._total
+        )
+        if not due:
+            return
+        self._last_line_generation, self._last_line_time = generation, now
+        shown_fitness = "-" if fitness is None else f"{fitness:.4f}"
+        shown_accuracy = "-" if accuracy is None else f"{accuracy:.3f}"
+        eta = seconds * max(self._total - generation, 0)
+        print(
+            f"generation {generation}/{self._total}  fitness {shown_fitness}  val acc {shown_accuracy}  "
+            f"{seconds:.3f} s/gen  ETA {eta:.0f} s",
+            flush=True,
+        )
 
     def close(self) -> None:
         if self._bar is not None:
