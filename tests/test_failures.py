@@ -189,3 +189,23 @@ def test_training_into_a_log_prints_plain_progress_lines(nmnist_small_root, tmp_
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("generation ")]
     assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
     assert all("fitness" in line and "val acc" in line and "s/gen" in line and "ETA" in line for line in lines)
+
+
+def test_events_out_of_time_order_are_a_bad_recording_naming_the_file(nmnist_small_root, tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    from eggroll_snn.data.events import EVENT_DTYPE, write_events
+
+    root = small_copy(nmnist_small_root, tmp_path / "data", per_class=1)
+    unsorted = root / "NMNIST" / "Train" / "4" / "77777.bin"
+    events = np.zeros(3, dtype=EVENT_DTYPE)
+    events["t"] = [10, 30, 20]
+    write_events(unsorted, events)
+    assert main(["data", "info", str(root)]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert str(unsorted) in line and "not in time order" in line and "--skip-bad" in line
+    assert main(["data", "info", str(root), "--skip-bad", "--json"]) == 0
+    skipped = json.loads(capsys.readouterr().out)["splits"]["train"]["skipped"]
+    assert [item["source"] for item in skipped] == [str(unsorted)]

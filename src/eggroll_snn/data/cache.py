@@ -35,7 +35,7 @@ from eggroll_snn.data.frames import FrameConfig, events_to_frames
 from eggroll_snn.data.nmnist import NUM_CLASSES, SENSOR_SIZE, SplitFiles, scan_split
 from eggroll_snn.errors import CacheError, ConfigError, DataFormatError
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: recordings with unsorted timestamps are bad
 CHUNK_SIZE = 1000
 PARALLEL_MIN_RECORDINGS = 5000
 """Below this many recordings a second process costs more to start than it saves."""

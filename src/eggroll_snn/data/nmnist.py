@@ -142,12 +142,21 @@ class SplitFiles:
 
         Raises:
           DataFormatError: see :meth:`read_bytes` and :func:`~eggroll_snn.data.events.decode_events`,
-            or the recording holds no events.
+            or the recording holds no events, or its timestamps are not in non-decreasing order.
         """
         source = self.source(index)
         events = decode_events(self.read_bytes(index), source=source)
         if len(events) == 0:
             raise DataFormatError(f"{source}: the recording is empty (no events); delete it or use skip_bad")
+        # Refused rather than warned about: sorting would hide a corrupt file, and N-MNIST's own
+        # recordings are always in time order.
+        backwards = np.flatnonzero(np.diff(events["t"]) < 0)
+        if len(backwards):
+            at = int(backwards[0]) + 1
+            raise DataFormatError(
+                f"{source}: event {at}'s timestamp {int(events['t'][at])} us precedes the one before it "
+                f"({int(events['t'][at - 1])} us); the events are not in time order. {_ADVICE}"
+            )
         return events
 
     def fingerprint(self) -> str:
