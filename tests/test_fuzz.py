@@ -327,6 +327,7 @@ BAD_VALUES = {
     "data.first_saccade_only": ("no", "true or false"),
     "data.validation_fraction": (1.0, "strictly between 0 and 1"),
     "data.cache_dir": (1, "a string"),
+    "data.skip_bad": ("yes", "true or false"),
     "network.hidden_sizes": ([0], "1..1000000"),
     "network.beta": (1.5, "[0, 1]"),
     "network.threshold": (0.0, "a positive finite number"),

@@ -44,9 +44,21 @@ def main(argv: list[str] | None = None) -> int:
         # Output piped into e.g. `head`, which closed early: not an error of ours.
         sys.stderr.close()
         return 0
+    except OSError as error:
+        # A full or read-only disk, a missing permission: one line naming the path, no traceback.
+        print(f"eggroll-snn: error: {_describe_os_error(error)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("eggroll-snn: interrupted", file=sys.stderr)
         return 130
+
+
+def _describe_os_error(error: OSError) -> str:
+    if error.filename is None:
+        return f"{error.strerror or error}; check the disk and the folders the run writes to"
+    where = error.filename if error.filename2 is None else f"{error.filename} -> {error.filename2}"
+    what = error.strerror or str(error)
+    return f"{where}: {what}; free space there or choose a writable folder (--out, EGGROLL_SNN_CACHE)"
 
 
 if __name__ == "__main__":

@@ -39,8 +39,14 @@ NUM_CLASSES = 10
 NUM_POLARITIES = 2
 
 
+_ALLOWED: dict[str, str] = {}
+"""``option -> allowed range`` as each section's checks state it; filled as sections are built, so a
+wrong-type error can state the range too (the checks stay the one home of each rule)."""
+
+
 def _check(condition: bool, option: str, value: Any, allowed: str) -> None:
     """Raise a :class:`ConfigError` naming ``option`` unless ``condition`` holds."""
+    _ALLOWED.setdefault(option, allowed)
     if not condition:
         raise ConfigError(f"option {option} = {value!r} is out of range: {allowed}")
 
@@ -65,6 +71,8 @@ class DataSection:
       validation_fraction: share of each class of the training split held out to select the model.
       cache_dir: folder for the frame cache and the simulated data (unset = ``EGGROLL_SNN_CACHE``
         or ``~/.cache/eggroll-snn``).
+      skip_bad: leave out bad recordings (listed in the run's ``skipped_files.json``) instead of
+        stopping at the first one.
     """
 
     root: Optional[str] = None
@@ -77,6 +85,7 @@ class DataSection:
     first_saccade_only: bool = False
     validation_fraction: float = 0.1
     cache_dir: Optional[str] = None
+    skip_bad: bool = False
 
     def __post_init__(self) -> None:
         _check(1 <= self.num_time_bins <= 10_000, "data.num_time_bins", self.num_time_bins, "an integer 1..10000")
@@ -416,10 +425,19 @@ def _type_name(hint: Any) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(hint, str(hint))
 
 
+def _range_of(option: str) -> str:
+    """``", allowed: <range>"`` for ``option`` (or its list), or "" when it has no range check."""
+    if not _ALLOWED:
+        for cls in SECTIONS.values():
+            cls()  # the defaults pass every check, recording each option's range on the way
+    allowed = _ALLOWED.get(option.split("[")[0])
+    return f" ({allowed})" if allowed else ""
+
+
 def _coerce(value: Any, hint: Any, option: str) -> Any:
     """Check ``value`` against the type ``hint`` of ``option``; ints widen to floats, lists to tuples."""
     origin = typing.get_origin(hint)
-    wrong = ConfigError(f"option {option} = {value!r} has the wrong type: expected {_type_name(hint)}")
+    wrong = ConfigError(f"option {option} = {value!r} has the wrong type: expected {_type_name(hint)}{_range_of(option)}")
     if origin in (typing.Union, types.UnionType):
         if value is None:
             return None

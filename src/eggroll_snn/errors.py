@@ -21,6 +21,10 @@ class DownloadError(EggrollSNNError, OSError):
     """A download failed or its checksum did not match."""
 
 
+class CacheError(EggrollSNNError, OSError):
+    """The frame cache cannot be written (full or read-only disk; names the cache folder)."""
+
+
 class ConfigError(EggrollSNNError, ValueError):
     """A configuration option is missing, of the wrong type or out of range (names the option)."""
 

@@ -8,6 +8,7 @@ what the trainer uses for its validation and test figures, so both report the sa
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 from typing import Any
@@ -126,11 +127,15 @@ def load_model(run_dir: str | Path) -> tuple[Any, TrainConfig, dict]:
     return params, config, metadata
 
 
-def load_frames(config: TrainConfig, split: str, data_root: str | Path | None = None, progress: bool = False):
+def load_frames(
+    config: TrainConfig, split: str, data_root: str | Path | None = None, progress: bool = False,
+    skipped: list | None = None,
+):
     """Frames and labels of ``split`` as ``config.data`` describes them.
 
     ``data_root`` overrides ``config.data.root``; when both are unset the built-in simulated
-    N-MNIST is used (built on first use).
+    N-MNIST is used (built on first use). With ``config.data.skip_bad`` bad recordings are left
+    out; each one is appended to ``skipped`` (when given) as ``{"split", "source", "reason"}``.
 
     Returns:
       ``(frames (N, T, P, H', W') uint8 memory map, labels (N,) int64)``.
@@ -142,17 +147,26 @@ def load_frames(config: TrainConfig, split: str, data_root: str | Path | None = 
         from eggroll_snn.data.simulate import default_data_root
 
         root = default_data_root(cache_dir=config.data.cache_dir)
-    return load_split_frames(root, split, config.data.frame_config(), cache_dir=config.data.cache_dir, progress=progress)
+    return load_split_frames(
+        root, split, config.data.frame_config(), cache_dir=config.data.cache_dir, progress=progress,
+        skip_bad=config.data.skip_bad, skipped=skipped,
+    )
 
 
-def evaluate_run(run_dir: str | Path, data_root: str | Path | None = None, split: str = "test") -> dict:
+def evaluate_run(
+    run_dir: str | Path, data_root: str | Path | None = None, split: str = "test", skip_bad: bool | None = None
+) -> dict:
     """Score a run folder's saved model on ``split`` of ``data_root`` (default: the run's data).
+
+    ``skip_bad`` (default: the run's ``data.skip_bad``) leaves bad recordings out instead of failing.
 
     Returns:
       :func:`accuracy_report`'s dict plus ``loss`` (mean cross-entropy), ``split``,
       ``data_root`` and ``model_generation`` (the generation the model was selected at).
     """
     params, config, metadata = load_model(run_dir)
+    if skip_bad is not None:
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, skip_bad=bool(skip_bad)))
     frames, labels = load_frames(config, split, data_root)
     logits = predict_logits(params, frames, network_config(config), config.train.eval_batch_size)
     report = accuracy_report(logits.argmax(axis=1), labels)

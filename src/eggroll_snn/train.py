@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -399,9 +400,18 @@ def resolve_run(
 class _Progress:
     """A rich progress bar (generation, fitness, validation accuracy, s/generation, ETA), or nothing."""
 
+    PLAIN_INTERVAL_S = 30.0
+    """Without a terminal (a log file, a batch job): one plain line per tenth of the run or this often."""
+
     def __init__(self, enabled: bool, total: int, completed: int):
         self._bar = None
+        self._plain = False
         if not enabled:
+            return
+        if not sys.stdout.isatty():  # a bar redrawn in place would print nothing readable
+            self._plain, self._total = True, total
+            self._every = max(1, total // 10)
+            self._last_line_generation, self._last_line_time = completed, time.perf_counter()
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -419,6 +429,8 @@ class _Progress:
         self._bar.start()
 
     def update(self, generation: int, fitness: float | None, accuracy: float | None, seconds: float) -> None:
+        if self._plain:
+            self._plain_line(generation, fitness, accuracy, seconds)
         if self._bar is None:
             return
         fields = {"completed": generation, "speed": f"{seconds:.3f}"}
@@ -427,6 +439,25 @@ class _Progress:
         if accuracy is not None:
             fields["accuracy"] = f"{accuracy:.3f}"
         self._bar.update(self._task, **fields)
+
+    def _plain_line(self, generation, fitness, accuracy, seconds) -> None:
+        now = time.perf_counter()
+        due = (
+            generation - self._last_line_generation >= self._every
+            or now - self._last_line_time >= self.PLAIN_INTERVAL_S
+            or generation >= self._total
+        )
+        if not due:
+            return
+        self._last_line_generation, self._last_line_time = generation, now
+        shown_fitness = "-" if fitness is None else f"{fitness:.4f}"
+        shown_accuracy = "-" if accuracy is None else f"{accuracy:.3f}"
+        eta = seconds * max(self._total - generation, 0)
+        print(
+            f"generation {generation}/{self._total}  fitness {shown_fitness}  val acc {shown_accuracy}  "
+            f"{seconds:.3f} s/gen  ETA {eta:.0f} s",
+            flush=True,
+        )
 
     def close(self) -> None:
         if self._bar is not None:
@@ -514,8 +545,14 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     metrics_path, checkpoint_dir = run_dir / "metrics.jsonl", run_dir / "checkpoints"
     # A resumed run's state comes from its checkpoint; train.init_from only seeds a new run.
     state, data_key = _initial_state(config, strategy, network, use_init_from=not resume)
-    frames, labels = load_frames(config, "train", progress=progress)
-    _write_config(config, run_dir)  # only now: a run that cannot read its data or model leaves no folder
+    skipped = []  # bad recordings left out under data.skip_bad
+    frames, labels = load_frames(config, "train", progress=progress, skipped=skipped)
+    # The test split is read only after training: build (or check) its cache now, so a bad
+    # recording or a full cache disk is found before the first generation, not after the last.
+    load_frames(config, "test", progress=progress, skipped=skipped)
+    _write_config(config, run_dir)
+    if config.data.skip_bad:
+        checkpoint.atomic_write_text(run_dir / "skipped_files.json", json.dumps(skipped, indent=1) + "\n")  # only now: a run that cannot read its data or model leaves no folder
     train_index, validation_index = stratified_split(labels, config.data.validation_fraction, config.train.seed)
     data = _Data(
         train_frames=jnp.asarray(frames[train_index]),  # uint8, moved to the device once
@@ -530,6 +567,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             like = jax.eval_shape(lambda: state)
             state = checkpoint.load_checkpoint(found, like, config=config.to_dict(), ignore=RESUMABLE_CHANGES)
             wall_offset = float(found.metadata.get("wall_time_s", 0.0))
+        else:
+            print(f"no valid checkpoint in {checkpoint_dir}: starting from generation 0", flush=True)
         _truncate_metrics(metrics_path, found.generation if found is not None else 0)
     state = _strongly_typed(state)
 

@@ -15,6 +15,9 @@ def register(subparsers) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by eggroll-snn train")
     parser.add_argument("--data", metavar="ROOT", help="data root (default: the one the run was trained on)")
     parser.add_argument("--split", choices=("test", "train"), default="test", help="split to score (default: test)")
+    parser.add_argument(
+        "--skip-bad", action="store_true", default=None, help="leave out bad recordings instead of failing"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object (accuracy, count, per_class, confusion, ...)")
     parser.set_defaults(func=run)
 
@@ -22,7 +25,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from eggroll_snn.evaluate import evaluate_run
 
-    report = evaluate_run(args.run_dir, data_root=args.data, split=args.split)
+    report = evaluate_run(args.run_dir, data_root=args.data, split=args.split, skip_bad=args.skip_bad)
     if args.json:
         print(json.dumps(report))
         return 0

@@ -60,6 +60,10 @@ def register(subparsers) -> None:
         help="set any config option, e.g. --set strategy.sigma=0.03 (repeatable)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--skip-bad", action="store_true",
+        help="leave out bad recordings and list them in RUN_DIR/skipped_files.json instead of failing (data.skip_bad)",
+    )
     group = parser.add_argument_group(
         "multi-process runs", "one process per host or GPU, all started with the same options (see docs/scale-out.md); "
         "under srun (Slurm) JAX finds these itself",
@@ -78,13 +82,15 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
     overrides = {option: value for option, value in overrides.items() if value is not None}
     if args.hidden is not None:
         overrides["network.hidden_sizes"] = args.hidden
+    if getattr(args, "skip_bad", False):
+        overrides["data.skip_bad"] = True
     overrides.update(parse_assignment(text) for text in args.assignments)
     return overrides
 
 
 def run(args: argparse.Namespace) -> int:
     from eggroll_snn import distributed
-    from eggroll_snn.errors import ConfigError
+    from eggroll_snn.errors import ConfigError, EggrollSNNError
     from eggroll_snn.train import resolve_run, train
 
     options = distributed.DistributedOptions.from_environment(
@@ -99,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: a checkpoint was written; continue with: eggroll-snn train --resume {run_dir}")
         return 130
+    except OSError as error:
+        if error.filename is None and not isinstance(error, EggrollSNNError):
+            error.filename = str(run_dir)  # e.g. a zip writer's ENOSPC: name the run folder
+        raise
     print(
         f"test accuracy {result.test_accuracy:.4f} on {result.test_count} recordings (model of generation "
         f"{result.best_generation}, validation accuracy {result.best_validation_accuracy:.4f}); "

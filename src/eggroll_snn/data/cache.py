@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import uuid
 import warnings
 from contextlib import contextmanager
@@ -32,9 +33,9 @@ import numpy as np
 
 from eggroll_snn.data.frames import FrameConfig, events_to_frames
 from eggroll_snn.data.nmnist import NUM_CLASSES, SENSOR_SIZE, SplitFiles, scan_split
-from eggroll_snn.errors import ConfigError, DataFormatError
+from eggroll_snn.errors import CacheError, ConfigError, DataFormatError
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: recordings with unsorted timestamps are bad
 CHUNK_SIZE = 1000
 PARALLEL_MIN_RECORDINGS = 5000
 """Below this many recordings a second process costs more to start than it saves."""
@@ -66,6 +67,7 @@ def load_split_frames(
     progress: bool = False,
     skip_bad: bool = False,
     workers: int = 1,
+    skipped: list | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """All frames of a split, from the cache or preprocessed into it.
 
@@ -81,6 +83,8 @@ def load_split_frames(
         One process preprocesses 60,000 recordings in about 15 s; a second one did not pay on a
         busy 2-core machine (``benchmarks/preprocess.py``), and worker processes are started with
         "spawn", which re-imports the calling script (it needs an ``if __name__ == "__main__"`` guard).
+      skipped: when given, each recording left out by ``skip_bad`` is appended to it as
+        ``{"split", "source", "reason"}``.
 
     Returns:
       ``(frames, labels)``: a read-only memory map ``(N, T, P, H', W')`` uint8 (``frames[i, k, p, y, x]``)
@@ -99,20 +103,84 @@ def load_split_frames(
     stem = cache_dir / f"{split}-{cache_key(files, frame_config, skip_bad)[:24]}"
     cached = _load_cached(stem, frame_shape)
     if cached is None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        _build(files, frame_config, frame_shape, stem, progress, skip_bad, workers)
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temp_files(cache_dir)
+            _build(files, frame_config, frame_shape, stem, progress, skip_bad, workers)
+        except OSError as error:
+            raise CacheError(
+                f"{cache_dir}: cannot write the frame cache ({error.strerror or error}); free space there "
+                "or point EGGROLL_SNN_CACHE (or data.cache_dir) at a folder with room"
+            ) from None
         cached = _load_cached(stem, frame_shape)
         if cached is None:
             raise DataFormatError(f"{stem}.json: the cache just written does not read back; is the disk full?")
-    frames, labels, skipped = cached
-    if skipped:
-        listed = "; ".join(f"{source}: {reason}" for source, reason in skipped[:3])
-        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    frames, labels, left_out = cached
+    if skipped is not None:
+        skipped.extend({"split": split, "source": source, "reason": reason} for source, reason in left_out)
+    if left_out:
+        listed = "; ".join(f"{source}: {reason}" for source, reason in left_out[:3])
+        more = f" and {len(left_out) - 3} more" if len(left_out) > 3 else ""
         warnings.warn(
-            f"skipped {len(skipped)} bad recording(s) of the {split} split: {listed}{more} (all in {stem}.json)",
+            f"skipped {len(left_out)} bad recording(s) of the {split} split: {listed}{more} (all in {stem}.json)",
             stacklevel=2,
         )
     return frames, labels
+
+
+_TEMP_NAME = re.compile(r"\.(\d+)-[0-9a-f]{8}\.tmp")
+
+
+def remove_stale_temp_files(cache_dir: Path) -> list[Path]:
+    """Delete the temporary files of cache writers that died (their process id no longer runs).
+
+    Files of live writers, and of writers whose liveness cannot be told, are left alone.
+
+    Returns:
+      the paths removed.
+    """
+    removed = []
+    for path in cache_dir.glob("*.tmp*"):
+        match = _TEMP_NAME.search(path.name)
+        if match is None or _process_alive(int(match.group(1))):
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue  # another process removed it first, or the folder is read-only
+        removed.append(path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, but belongs to someone else
+    return True
+
+
+def _preallocate(path: Path, shape: tuple[int, ...]) -> None:
+    """Create a zero-filled ``.npy`` file of ``shape`` uint8 with real writes.
+
+    A sparse file (what ``open_memmap`` makes) takes its disk blocks only when the memory map is
+    written, and a full disk then kills the process with SIGBUS; real writes raise ``ENOSPC`` here.
+    """
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": shape}
+    size = int(np.prod(shape))
+    block = bytes(min(size, 1 << 22) or 1)
+    with open(path, "wb") as file:
+        np.lib.format.write_array_header_1_0(file, header)
+        remaining = size
+        while remaining > 0:
+            written = file.write(block[: min(remaining, len(block))])
+            remaining -= written
+        file.flush()
+        os.fsync(file.fileno())
 
 
 def _check_workers(workers) -> None:
@@ -187,7 +255,7 @@ def _build(files, config, frame_shape, stem, progress, skip_bad, workers) -> Non
     temp_meta = meta_path.with_name(meta_path.name + tag)
     count = len(files)
     try:
-        np.lib.format.open_memmap(temp_frames, mode="w+", dtype=np.uint8, shape=(count, *frame_shape)).flush()
+        _preallocate(temp_frames, (count, *frame_shape))
         failed = _fill_all(files, config, temp_frames, progress, skip_bad, workers)
         labels = np.array([entry.label for entry in files.entries], dtype=np.int64)
         if failed:
@@ -251,7 +319,8 @@ def _fill_all(files, config, frames_path, progress, skip_bad, workers) -> list:
 def _compact(source_path: Path, target_path: Path, keep: np.ndarray) -> None:
     """Copy rows ``keep`` of one ``.npy`` memory map into a new one (only when recordings were skipped)."""
     source = np.load(source_path, mmap_mode="r", allow_pickle=False)
-    target = np.lib.format.open_memmap(target_path, mode="w+", dtype=source.dtype, shape=(len(keep), *source.shape[1:]))
+    _preallocate(target_path, (len(keep), *source.shape[1:]))
+    target = np.load(target_path, mmap_mode="r+", allow_pickle=False)
     for start in range(0, len(keep), CHUNK_SIZE):
         target[start : start + CHUNK_SIZE] = source[keep[start : start + CHUNK_SIZE]]
     target.flush()

@@ -142,12 +142,21 @@ class SplitFiles:
 
         Raises:
           DataFormatError: see :meth:`read_bytes` and :func:`~eggroll_snn.data.events.decode_events`,
-            or the recording holds no events.
+            or the recording holds no events, or its timestamps are not in non-decreasing order.
         """
         source = self.source(index)
         events = decode_events(self.read_bytes(index), source=source)
         if len(events) == 0:
             raise DataFormatError(f"{source}: the recording is empty (no events); delete it or use skip_bad")
+        # Refused rather than warned about: sorting would hide a corrupt file, and N-MNIST's own
+        # recordings are always in time order.
+        backwards = np.flatnonzero(np.diff(events["t"]) < 0)
+        if len(backwards):
+            at = int(backwards[0]) + 1
+            raise DataFormatError(
+                f"{source}: event {at}'s timestamp {int(events['t'][at])} us precedes the one before it "
+                f"({int(events['t'][at - 1])} us); the events are not in time order. {_ADVICE}"
+            )
         return events
 
     def fingerprint(self) -> str:
@@ -228,10 +237,25 @@ class _Problems:
 _ADVICE = "remove or fix it, or pass skip_bad=True (--skip-bad) to skip bad recordings"
 
 
+def _unreadable(entry: os.DirEntry) -> str | None:
+    """Why ``entry`` cannot be followed (a symbolic-link loop, no permission), or None."""
+    try:
+        entry.stat()  # follows links; a loop raises ELOOP here rather than deep in the scan
+    except FileNotFoundError:
+        return "a broken symbolic link"
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    return None
+
+
 def _scan_folder(split: str, folder: Path, problems: _Problems) -> SplitFiles:
     entries = []
     for class_entry in sorted(os.scandir(folder), key=lambda item: item.name):
         if _hidden(class_entry.name):
+            continue
+        unreadable = _unreadable(class_entry)
+        if unreadable:
+            problems.report(class_entry.path, unreadable, _ADVICE)
             continue
         reason = _class_problem(class_entry.name) if class_entry.is_dir() else "a file outside any class folder"
         if reason:
@@ -240,6 +264,10 @@ def _scan_folder(split: str, folder: Path, problems: _Problems) -> SplitFiles:
         label = int(class_entry.name)
         for item in sorted(os.scandir(class_entry.path), key=lambda item: item.name):
             if _hidden(item.name):
+                continue
+            unreadable = _unreadable(item)
+            if unreadable:
+                problems.report(item.path, unreadable, _ADVICE)
                 continue
             if not (item.is_file() and item.name.endswith(".bin")):
                 problems.report(item.path, "not a .bin recording", _ADVICE)
