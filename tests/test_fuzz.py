@@ -125,9 +125,13 @@ _EVENT_BYTES = st.lists(
     st.tuples(st.integers(0, 33), st.integers(0, 33), st.integers(0, 255), st.integers(0, 255), st.integers(0, 255)),
     min_size=1, max_size=20,
 ).map(lambda events: b"".join(bytes(event) for event in events))
+_SORTED_EVENT_BYTES = st.lists(  # in time order, as the official recordings are
+    st.tuples(st.integers(0, 33), st.integers(0, 33), st.integers(0, 255), st.integers(0, 255), st.integers(0, 255)),
+    min_size=1, max_size=20,
+).map(lambda events: b"".join(bytes(e) for e in sorted(events, key=lambda e: ((e[2] & 0x7F) << 16) | (e[3] << 8) | e[4])))
 _GOOD_MEMBER = st.fixed_dictionaries({
     "name": st.from_regex(_VALID_NAME, fullmatch=True),
-    "content": _EVENT_BYTES,
+    "content": _SORTED_EVENT_BYTES,
     "compression": st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]),
     "encrypted": st.just(False),
     "mode": st.sampled_from([0, stat.S_IFREG | 0o644]),
@@ -154,6 +158,9 @@ def _member_kind(member) -> str:
     events_ok = len(content) % 5 == 0 and len(content) > 0 and all(
         content[i] < 34 and content[i + 1] < 34 for i in range(0, len(content), 5)
     )
+    # 23-bit timestamps (bits 22..0 of bytes 2-4) must not go back in time
+    times = [((content[i + 2] & 0x7F) << 16) | (content[i + 3] << 8) | content[i + 4] for i in range(0, len(content) - 4, 5)]
+    events_ok = events_ok and all(later >= earlier for earlier, later in zip(times, times[1:]))
     good = (
         _VALID_NAME.match(name) and events_ok and not member["encrypted"]
         and member["compression"] in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
