@@ -541,7 +541,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     _check_run_dir(config, run_dir, resume)
     network = network_config(config)
     strategy = make_strategy(config)
-    population = distributed.sharded_population(config, network, strategy.shares_pairs)  # None: one device
+    population = distributed.sharded_population(config, network, getattr(strategy, "shares_pairs", False))  # None: one device (a gradient method has no population)
     metrics_path, checkpoint_dir = run_dir / "metrics.jsonl", run_dir / "checkpoints"
     # A resumed run's state comes from its checkpoint; train.init_from only seeds a new run.
     state, data_key = _initial_state(config, strategy, network, use_init_from=not resume)

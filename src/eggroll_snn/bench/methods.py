@@ -94,10 +94,9 @@ def _member_fitness(params, perturbations, frames, labels, network, antithetic_p
     """``(N,)`` minus the mean cross-entropy of every member on the minibatch (the trainer's fitness)."""
     import jax.numpy as jnp
 
-    from eggroll_snn import snn
-    from eggroll_snn.population import member_losses
+    from eggroll_snn.population import member_losses, population_logits
 
-    logits = population.population_logits(params, perturbations, frames.astype(jnp.float32), network, antithetic_pairs=antithetic_pairs)
+    logits = population_logits(params, perturbations, frames.astype(jnp.float32), network, antithetic_pairs=antithetic_pairs)
     return -member_losses(logits, labels)[0]
 
 
