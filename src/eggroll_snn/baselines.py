@@ -134,19 +134,31 @@ def linear_baseline_for_config(config, data_root=None, time_groups: int = 3, pro
     The frames are ``config.data``'s, the validation recordings the trainer's stratified split
     of the training split (same fraction and seed), the test split read once at the end.
     """
+    return linear_baselines_for_seeds(config, [config.train.seed], data_root, time_groups, progress)[0]
+
+
+def linear_baselines_for_seeds(
+    config, seeds: Sequence[int], data_root=None, time_groups: int = 3, progress: bool = False
+) -> list[dict]:
+    """:func:`linear_baseline_for_config` for each of ``seeds`` (the seed picks the validation
+    split), the frames of both splits read once for all of them."""
     from eggroll_snn.config import NUM_CLASSES
     from eggroll_snn.evaluate import load_frames
     from eggroll_snn.train import stratified_split
 
     frames, labels = load_frames(config, "train", data_root, progress=progress)
-    train_index, validation_index = stratified_split(labels, config.data.validation_fraction, config.train.seed)
     test = load_frames(config, "test", data_root, progress=progress)
-    result = linear_baseline(
-        (frames[train_index], labels[train_index]), (frames[validation_index], labels[validation_index]),
-        test, NUM_CLASSES, time_groups,
-    )
-    result["train_count"], result["validation_count"] = int(len(train_index)), int(len(validation_index))
-    return result
+    results = []
+    for seed in seeds:
+        train_index, validation_index = stratified_split(labels, config.data.validation_fraction, seed)
+        result = linear_baseline(
+            (frames[train_index], labels[train_index]), (frames[validation_index], labels[validation_index]),
+            test, NUM_CLASSES, time_groups,
+        )
+        result["seed"] = int(seed)
+        result["train_count"], result["validation_count"] = int(len(train_index)), int(len(validation_index))
+        results.append(result)
+    return results
 
 
-__all__ = ["DEFAULT_L2_GRID", "linear_baseline_for_config", "count_features", "fit_logistic", "predict", "linear_baseline"]
+__all__ = ["DEFAULT_L2_GRID", "linear_baseline_for_config", "linear_baselines_for_seeds", "count_features", "fit_logistic", "predict", "linear_baseline"]

@@ -165,21 +165,17 @@ def linear_baselines(config: CompareConfig, out: Path) -> dict:
     comparison. Returns ``{"per_seed": [...], "test_accuracy_mean", "test_accuracy_std",
     "validation_accuracy_mean"}``.
     """
-    from eggroll_snn.baselines import linear_baseline_for_config
-    from eggroll_snn.config import apply_overrides
+    from eggroll_snn.baselines import linear_baselines_for_seeds  # here: importing the comparison loads no JAX
 
-    per_seed = []
-    for seed in config.seed_values():
-        path = out / "baseline" / f"seed-{seed}.json"
-        if path.is_file():
-            per_seed.append(json.loads(path.read_text()))
-            continue
-        result = {"seed": seed, **linear_baseline_for_config(apply_overrides(config.base, {"train.seed": seed}))}
+    paths = {seed: out / "baseline" / f"seed-{seed}.json" for seed in config.seed_values()}
+    missing = [seed for seed, path in paths.items() if not path.is_file()]
+    for result in linear_baselines_for_seeds(config.base, missing) if missing else []:
+        path = paths[result["seed"]]
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(result))
         os.replace(temporary, path)
-        per_seed.append(result)
+    per_seed = [json.loads(path.read_text()) for path in paths.values()]
     accuracies = [row["test_accuracy"] for row in per_seed]
     return {
         "per_seed": per_seed,
