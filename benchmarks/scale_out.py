@@ -28,10 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eggroll_snn import distributed
+from eggroll_snn import distributed, snn
 from eggroll_snn.config import TrainConfig, apply_overrides
-from eggroll_snn.evaluate import network_config
-from eggroll_snn.train import _compile_chunk, make_generation_step, make_strategy
+from eggroll_snn.training.step import compile_chunk, make_generation_step, make_strategy, member_evaluate
 
 
 def build(args, devices: int, population: int, sharded: bool):
@@ -40,24 +39,22 @@ def build(args, devices: int, population: int, sharded: bool):
         "data.num_time_bins": args.time_bins, "data.pool": args.pool, "network.hidden_sizes": [args.hidden],
         "strategy.population_size": population, "strategy.rank": args.rank, "train.batch_size": args.batch,
     })
-    network, strategy = network_config(config), make_strategy(config)
+    network, strategy = config.network_config(), make_strategy(config)
     side = 34 // args.pool
     rng = np.random.default_rng(0)
     frames = jnp.asarray(rng.poisson(0.2, (args.recordings, args.time_bins, 2, side, side)).clip(0, 3), jnp.uint8)
     labels = jnp.asarray(rng.integers(0, 10, args.recordings), jnp.int32)
-    from eggroll_snn import snn
-
     state = strategy.init(jax.random.key(1), snn.init_params(jax.random.key(0), network))
     if sharded:
         population_mesh = distributed.ShardedPopulation(
-            distributed.population_mesh(jax.devices()[:devices]), network, population
+            distributed.population_mesh(jax.devices()[:devices]), population, member_evaluate(network)
         )
         step = make_generation_step(strategy, network, config.train, jax.random.key(2), population_mesh.evaluate)
         chunk = population_mesh.compile_chunk(step, state, frames, labels, args.generations_per_call)
         state = population_mesh.replicate(state)  # as in training, where it stays on the mesh between calls
     else:
         step = make_generation_step(strategy, network, config.train, jax.random.key(2))
-        chunk = _compile_chunk(step, state, frames, labels, args.generations_per_call)
+        chunk = compile_chunk(step, state, frames, labels, args.generations_per_call)
 
     checksums = set()  # of the state after the chunk: every call starts from the same state
 
@@ -79,9 +76,7 @@ def ask_tell(args, population: int):
         "data.num_time_bins": args.time_bins, "data.pool": args.pool, "network.hidden_sizes": [args.hidden],
         "strategy.population_size": population, "strategy.rank": args.rank,
     })
-    network, strategy = network_config(config), make_strategy(config)
-    from eggroll_snn import snn
-
+    network, strategy = config.network_config(), make_strategy(config)
     state = strategy.init(jax.random.key(1), snn.init_params(jax.random.key(0), network))
     fitness = jnp.linspace(-1.0, 1.0, population)
 

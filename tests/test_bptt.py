@@ -10,10 +10,12 @@ import numpy as np
 import optax
 import pytest
 
-from eggroll_snn import bptt, checkpoint, snn, train as train_module
+from eggroll_snn import bptt, checkpoint, snn
 from eggroll_snn.config import TrainConfig, apply_overrides
 from eggroll_snn.errors import ConfigError
-from eggroll_snn.train import TIMING_FIELDS, read_metrics, train
+from eggroll_snn.run_folder import TIMING_FIELDS, read_metrics
+from eggroll_snn.training import train
+from eggroll_snn.training.progress import Progress
 from test_strategies import GROUP, NUM_CLASSES, _toy_events
 from test_train import tiny_config
 
@@ -122,17 +124,17 @@ def test_bptt_run_folder_learns_and_resumes_bit_identically(nmnist_small_root, t
     assert summary["method"] == "bptt" and summary["test_count"] == 100
     assert summary["best_validation_accuracy"] >= 0.35  # 40 steps of 32 recordings, 16 neurons; chance is 0.1
 
-    original_update = train_module._Progress.update
+    original_update = Progress.update
 
     def interrupt_at_25(self, generation, *args):
         original_update(self, generation, *args)
         if generation == 25:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module._Progress, "update", interrupt_at_25)
+    monkeypatch.setattr(Progress, "update", interrupt_at_25)
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "resumed", progress=False)
-    monkeypatch.setattr(train_module._Progress, "update", original_update)
+    monkeypatch.setattr(Progress, "update", original_update)
     assert checkpoint.latest_valid_checkpoint(tmp_path / "resumed" / "checkpoints").generation == 25
     resumed = train(config, tmp_path / "resumed", resume=True, progress=False)
     assert _without_timing(read_metrics(tmp_path / "resumed")) == _without_timing(records)

@@ -8,7 +8,7 @@ import pytest
 
 from eggroll_snn.cli import main
 from eggroll_snn.config import load
-from eggroll_snn.train import read_metrics
+from eggroll_snn.run_folder import read_metrics
 
 TINY = [
     "--time-bins", "4", "--hidden", "16", "--population-size", "16", "--rank", "2", "--batch-size", "32",

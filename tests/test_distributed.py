@@ -54,7 +54,7 @@ def _final_checkpoint_arrays(run_dir: Path) -> dict[str, np.ndarray]:
 
 
 def _metrics(run_dir: Path) -> list[dict]:
-    from eggroll_snn.train import read_metrics
+    from eggroll_snn.run_folder import read_metrics
 
     return [{k: v for k, v in line.items() if k not in TIMING} for line in read_metrics(run_dir)]
 
@@ -70,8 +70,8 @@ def _child(out_dir: Path, root: str) -> None:
     from eggroll_snn import snn
     from eggroll_snn.config import TrainConfig, apply_overrides
     from eggroll_snn.errors import TrainingError
-    from eggroll_snn.evaluate import network_config
-    from eggroll_snn.train import make_generation_step, make_strategy, train
+    from eggroll_snn.training import make_generation_step, make_strategy, train
+    from eggroll_snn.training.step import sharded_population
 
     def config(**changes):
         return apply_overrides(TrainConfig(), {"data.root": root, **TINY, **changes})
@@ -90,8 +90,8 @@ def _child(out_dir: Path, root: str) -> None:
 
     # The compiled sharded chunk: its collectives, and a replica that drifts by one ulp.
     cfg = config(**{"train.devices": 4, "train.batch_size": 8})
-    network, strategy = network_config(cfg), make_strategy(cfg)
-    population = distributed.sharded_population(cfg, network)
+    network, strategy = cfg.network_config(), make_strategy(cfg)
+    population = sharded_population(cfg, network, strategy)
     state = strategy.init(jax.random.key(1), snn.init_params(jax.random.key(0), network))
     frames = jax.random.randint(jax.random.key(2), (24, 4, 2, 17, 17), 0, 3).astype(jnp.uint8)
     labels = jnp.arange(24, dtype=jnp.int32) % 10
@@ -289,12 +289,14 @@ def test_devices_flag_reads_all_or_a_count(capsys):
 
 def test_a_method_without_population_cannot_be_sharded(nmnist_small_root, tmp_path, monkeypatch):
     from eggroll_snn.config import TrainConfig, apply_overrides
-    from eggroll_snn.evaluate import network_config
+    from eggroll_snn.training.step import make_strategy, sharded_population
 
-    config = apply_overrides(TrainConfig(), {"data.root": str(nmnist_small_root), "train.devices": 2})
+    config = apply_overrides(
+        TrainConfig(), {"data.root": str(nmnist_small_root), "train.devices": 2, "strategy.method": "bptt"}
+    )
     monkeypatch.setattr(distributed, "select_devices", lambda count: ["cpu:0", "cpu:1"])
     with pytest.raises(ConfigError, match="strategy.method = 'bptt' has no population"):
-        distributed.sharded_population(apply_overrides(config, {"strategy.method": "bptt"}), network_config(config))
+        sharded_population(config, config.network_config(), make_strategy(config))
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["child"]:

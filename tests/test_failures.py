@@ -98,7 +98,7 @@ def _without_timing(lines):
 
 def test_full_run_folder_keeps_the_checkpoint_and_resumes_exactly(tiny_tmpfs, nmnist_small_root, tmp_path, capsys):
     from eggroll_snn.checkpoint import latest_valid_checkpoint
-    from eggroll_snn.train import read_metrics
+    from eggroll_snn.run_folder import read_metrics
 
     common = ["--data", str(nmnist_small_root), *FAST, "--set", "train.checkpoint_every=2",
               "--set", "train.eval_every=2", "--set", "train.generations_per_call=2", "--set", "strategy.learning_rate_schedule=constant"]
@@ -155,7 +155,7 @@ def test_skip_bad_trains_evaluates_and_lists_the_skipped_files(nmnist_small_root
 def test_resume_without_any_checkpoint_says_it_starts_from_generation_0(nmnist_small_root, tmp_path, capsys):
     import shutil
 
-    from eggroll_snn.train import read_metrics
+    from eggroll_snn.run_folder import read_metrics
 
     run = tmp_path / "run"
     assert main(["train", "--data", str(nmnist_small_root), "--generations", "1", "--out", str(run), *FAST]) == 0

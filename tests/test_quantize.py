@@ -17,7 +17,8 @@ import pytest
 from eggroll_snn import quantize
 from eggroll_snn.config import NetworkSection, TrainConfig, apply_overrides
 from eggroll_snn.errors import CheckpointError, ConfigError
-from eggroll_snn.evaluate import evaluate_run, load_model
+from eggroll_snn.evaluate import evaluate_run
+from eggroll_snn.run_folder import load_model
 from eggroll_snn.export.nir import export_run, simulate_nir, to_nir
 from eggroll_snn.quantize import WeightGrid, integer_form
 from eggroll_snn.snn import NetworkConfig, forward, init_params
@@ -144,7 +145,7 @@ def _tiny_int8_config(root) -> TrainConfig:
 
 @pytest.fixture(scope="module")
 def int8_run(nmnist_small_root, tmp_path_factory):
-    from eggroll_snn.train import train
+    from eggroll_snn.training import train
 
     run_dir = tmp_path_factory.mktemp("int8") / "run"
     return run_dir, train(_tiny_int8_config(nmnist_small_root), run_dir, progress=False)

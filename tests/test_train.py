@@ -8,11 +8,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eggroll_snn import checkpoint, train as train_module
+from eggroll_snn import checkpoint, run_folder
+from eggroll_snn.training import step as step_module
+from eggroll_snn.training.progress import Progress
 from eggroll_snn.config import TrainConfig, apply_overrides, load
 from eggroll_snn.errors import CheckpointError, ConfigError, DataFormatError, TrainingError
-from eggroll_snn.evaluate import evaluate_run, load_model
-from eggroll_snn.train import TIMING_FIELDS, chunk_length, read_metrics, shift_frames, stratified_split, train
+from eggroll_snn.evaluate import evaluate_run
+from eggroll_snn.run_folder import TIMING_FIELDS, load_model, read_metrics
+from eggroll_snn.data.splits import validation_split
+from eggroll_snn.training import chunk_length, shift_frames, train
 
 
 def tiny_config(root, **changes) -> TrainConfig:
@@ -61,7 +65,7 @@ def test_run_folder_holds_config_metrics_checkpoints_model_and_summary(finished_
     records = read_metrics(run_dir)
     assert [r["generation"] for r in records] == list(range(1, 21))
     for record in records:
-        assert set(train_module.METRIC_FIELDS) <= set(record)
+        assert set(run_folder.METRIC_FIELDS) <= set(record)
         assert record["train_loss"] == pytest.approx(-record["fitness_mean"], rel=1e-6)
         assert record["fitness_max"] >= record["fitness_mean"]
     evaluated = [r["generation"] for r in records if "validation_accuracy" in r]
@@ -94,17 +98,17 @@ def test_fitness_improves_on_real_recordings(finished_run):
 def test_resume_after_interrupt_is_bit_identical(finished_run, nmnist_small_root, tmp_path, monkeypatch):
     config, full_dir, full = finished_run
     run_dir = tmp_path / "interrupted"
-    original_update = train_module._Progress.update
+    original_update = Progress.update
 
     def interrupt_at_15(self, generation, *args):
         original_update(self, generation, *args)
         if generation == 15:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module._Progress, "update", interrupt_at_15)
+    monkeypatch.setattr(Progress, "update", interrupt_at_15)
     with pytest.raises(KeyboardInterrupt):
         train(config, run_dir, progress=False)
-    monkeypatch.setattr(train_module._Progress, "update", original_update)
+    monkeypatch.setattr(Progress, "update", original_update)
     assert checkpoint.latest_valid_checkpoint(run_dir / "checkpoints").generation == 15
     # what a kill -9 leaves behind: lines after the checkpoint and a torn last line
     with open(run_dir / "metrics.jsonl", "a") as handle:
@@ -131,13 +135,13 @@ def test_new_run_into_an_existing_run_folder_is_refused(finished_run):
 
 
 def test_nan_in_some_members_ranks_them_worst_and_training_goes_on(nmnist_small_root, tmp_path, monkeypatch):
-    original = train_module.member_losses
+    original = step_module.member_losses
 
     def first_member_nan(logits, labels):
         losses, accuracies = original(logits, labels)
         return losses.at[0].set(jnp.nan), accuracies
 
-    monkeypatch.setattr(train_module, "member_losses", first_member_nan)
+    monkeypatch.setattr(step_module, "member_losses", first_member_nan)
     train(tiny_config(nmnist_small_root, **{"train.generations": 5}), tmp_path / "run", progress=False)
     records = read_metrics(tmp_path / "run")
     assert len(records) == 5
@@ -150,7 +154,7 @@ def test_all_nan_generation_stops_with_training_error_and_keeps_last_checkpoint(
     train(config, run_dir, progress=False)
     before = checkpoint.latest_valid_checkpoint(run_dir / "checkpoints")
     monkeypatch.setattr(
-        train_module, "member_losses", lambda logits, labels: (jnp.full(logits.shape[0], jnp.nan), jnp.zeros(logits.shape[0]))
+        step_module, "member_losses", lambda logits, labels: (jnp.full(logits.shape[0], jnp.nan), jnp.zeros(logits.shape[0]))
     )
     longer = apply_overrides(config, {"train.generations": 20})
     with pytest.raises(TrainingError, match=r"generation 11.*gen-00000010\.json.*sigma"):
@@ -162,13 +166,13 @@ def test_all_nan_generation_stops_with_training_error_and_keeps_last_checkpoint(
 
 def test_generation_step_compiles_at_most_twice(nmnist_small_root, tmp_path, monkeypatch):
     lengths = []
-    original = train_module._compile_chunk
+    original = step_module.compile_chunk
 
     def counting(step, state, frames, labels, length):
         lengths.append(length)
         return original(step, state, frames, labels, length)
 
-    monkeypatch.setattr(train_module, "_compile_chunk", counting)
+    monkeypatch.setattr(step_module, "compile_chunk", counting)
     train(tiny_config(nmnist_small_root, **{"train.generations": 13}), tmp_path / "run", progress=False)
     assert lengths == [5, 3]  # chunks 5, 5, 3: one compilation per length, none per generation
     assert len(read_metrics(tmp_path / "run")) == 13
@@ -183,19 +187,19 @@ def test_chunk_length_divides_eval_and_checkpoint_cadence():
 
 def test_stratified_split_is_seeded_disjoint_and_per_class():
     labels = np.repeat(np.arange(10), [20, 30, 10, 10, 10, 10, 10, 10, 10, 1])
-    train_index, validation_index = stratified_split(labels, 0.1, seed=3)
+    train_index, validation_index = validation_split(labels, 0.1, seed=3)
     assert np.intersect1d(train_index, validation_index).size == 0
     assert np.union1d(train_index, validation_index).size == len(labels)
     counts = np.bincount(labels[validation_index], minlength=10)
     assert counts.tolist() == [2, 3, 1, 1, 1, 1, 1, 1, 1, 0]
-    again, _ = stratified_split(labels, 0.1, seed=3)
-    other, _ = stratified_split(labels, 0.1, seed=4)
+    again, _ = validation_split(labels, 0.1, seed=3)
+    other, _ = validation_split(labels, 0.1, seed=4)
     assert np.array_equal(train_index, again) and not np.array_equal(train_index, other)
 
 
 def test_split_without_any_class_of_two_is_refused():
     with pytest.raises(ConfigError, match="data.validation_fraction"):
-        stratified_split(np.arange(5), 0.2, seed=0)
+        validation_split(np.arange(5), 0.2, seed=0)
 
 
 def test_bad_data_root_names_the_folder_and_leaves_no_run(tmp_path):
@@ -236,12 +240,12 @@ def learned_run(nmnist_small_root, tmp_path_factory):
 
 
 def test_init_from_starts_at_the_source_model(learned_run, nmnist_small_root, tmp_path):
-    from eggroll_snn.evaluate import load_model, network_config
-    from eggroll_snn.train import _initial_state, make_strategy
+    from eggroll_snn.training.loop import initial_state
+    from eggroll_snn.training.step import make_strategy
 
     source_dir, source = learned_run
     config = tiny_config(nmnist_small_root, **{"train.init_from": str(source_dir), "train.seed": 7})
-    state, _ = _initial_state(config, make_strategy(config), network_config(config))
+    state, _ = initial_state(config, make_strategy(config), config.network_config())
     saved, _, _ = load_model(source_dir)
     assert _params_equal(state.strategy.params, saved) and _params_equal(state.best_params, saved)
     # Five generations with a negligible step keep the source's validation accuracy (chance is ~0.1).

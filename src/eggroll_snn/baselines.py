@@ -20,6 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from eggroll_snn.data.nmnist import NUM_CLASSES
+from eggroll_snn.data.source import load_frames
+from eggroll_snn.data.splits import validation_split
 from eggroll_snn.errors import ConfigError
 
 #: L2 strengths tried on the validation split, strongest first.
@@ -142,15 +145,11 @@ def linear_baselines_for_seeds(
 ) -> list[dict]:
     """:func:`linear_baseline_for_config` for each of ``seeds`` (the seed picks the validation
     split), the frames of both splits read once for all of them."""
-    from eggroll_snn.config import NUM_CLASSES
-    from eggroll_snn.evaluate import load_frames
-    from eggroll_snn.train import stratified_split
-
-    frames, labels = load_frames(config, "train", data_root, progress=progress)
-    test = load_frames(config, "test", data_root, progress=progress)
+    frames, labels = load_frames(config.data, "train", data_root, progress=progress)
+    test = load_frames(config.data, "test", data_root, progress=progress)
     results = []
     for seed in seeds:
-        train_index, validation_index = stratified_split(labels, config.data.validation_fraction, seed)
+        train_index, validation_index = validation_split(labels, config.data.validation_fraction, seed)
         result = linear_baseline(
             (frames[train_index], labels[train_index]), (frames[validation_index], labels[validation_index]),
             test, NUM_CLASSES, time_groups,

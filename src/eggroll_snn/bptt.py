@@ -38,6 +38,7 @@ import optax
 
 from eggroll_snn import snn
 from eggroll_snn.errors import ConfigError
+from eggroll_snn.population import member_losses
 from eggroll_snn.strategies.base import StrategyConfig
 
 
@@ -161,8 +162,8 @@ class SurrogateGradient(StrategyConfig):
         """
         spike_fn = spike_function(self.surrogate, self.surrogate_slope)
         logits = snn.forward(params, inputs, network, spike_fn=spike_fn)
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-        return loss, (jnp.argmax(logits, axis=-1) == labels).mean()
+        losses, accuracies = member_losses(logits[None], labels)
+        return losses[0], accuracies[0]
 
     def step(self, state: GradientState, inputs: jax.Array, labels: jax.Array, network: snn.NetworkConfig):
         """One optimiser step on the minibatch: ``(new_state, metrics)`` (pure, jit-able).

@@ -33,9 +33,9 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 from eggroll_snn.data.events import SENSOR_HEIGHT, SENSOR_WIDTH
+from eggroll_snn.data.nmnist import NUM_CLASSES
 from eggroll_snn.errors import ConfigError
 
-NUM_CLASSES = 10
 NUM_POLARITIES = 2
 
 
@@ -373,7 +373,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         # EGGROLL's factors are A (m, r), B (n, r): each weight uses min(r, m, n), so a rank above
         # the largest min(m, n) would clip every weight and name a rank that no layer uses.
-        network = self.network.network_config(self.data.input_shape)  # raises on impossible conv blocks
+        network = self.network_config()  # raises on impossible conv blocks
         if self.strategy.method == "eggroll":
             shapes = network.weight_shapes
             widest = max(min(m, n) for m, n in shapes)
@@ -393,9 +393,9 @@ class TrainConfig:
             for name in SECTIONS
         }
 
-    def replace(self, overrides: Mapping[str, Any]) -> "TrainConfig":
-        """A copy with ``{"section.key": value}`` overrides applied and validated."""
-        return apply_overrides(self, overrides)
+    def network_config(self):
+        """The :class:`eggroll_snn.snn.NetworkConfig` this config describes (input size from its frame options)."""
+        return self.network.network_config(self.data.input_shape)
 
 
 def _plain(value: Any) -> Any:

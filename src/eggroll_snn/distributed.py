@@ -21,7 +21,7 @@ population forward pass (see docs/scale-out.md for the measured shares and what 
 the speed-up at large D).
 
 Drift: the replicas stay equal only if every device computes ``tell`` bit for bit the same. At
-the end of every compiled call (every :func:`eggroll_snn.train.chunk_length` generations, so
+the end of every compiled call (every :func:`eggroll_snn.training.step.chunk_length` generations, so
 before every checkpoint) each device reduces its whole strategy state to a 32-bit checksum
 (the sum of the bit patterns of all values, modulo 2^32, order independent and exact) and the D
 checksums are all-gathered; any difference stops the run with a :class:`TrainingError`.
@@ -45,8 +45,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from eggroll_snn import snn
-from eggroll_snn.population import member_losses, population_logits
 from eggroll_snn.errors import ConfigError, TrainingError
 
 #: Name of the one mesh axis: the population members are split along it.
@@ -259,22 +257,22 @@ def tree_checksum(tree: Any) -> jax.Array:
 class ShardedPopulation:
     """The population evaluation and the compiled generation chunks of one sharded training run.
 
-    Use :meth:`evaluate` as the ``evaluate`` hook of :func:`eggroll_snn.train.make_generation_step`
+    Use :meth:`evaluate` as the ``evaluate`` hook of :func:`eggroll_snn.training.step.make_generation_step`
     and :meth:`compile_chunk` in place of the trainer's single-device compiler; both are used
-    by :func:`eggroll_snn.train.train` when ``train.devices`` is not 1.
+    by :func:`eggroll_snn.training.train` when ``train.devices`` is not 1.
 
     Args:
       mesh: a 1-D mesh with axis ``"population"`` (see :func:`population_mesh`).
-      network: the network the members run.
       population_size: N, a multiple of the mesh size.
-      antithetic_pairs: the strategy's ``shares_pairs``; used where every device holds whole pairs.
+      evaluate_members: ``(params, perturbations, inputs, labels) -> (loss (n,), accuracy (n,))``
+        of the ``n = N / D`` members a device holds (any member-wise evaluation; the trainer's is
+        :func:`eggroll_snn.training.step.member_evaluate`).
     """
 
-    def __init__(self, mesh: Mesh, network: snn.NetworkConfig, population_size: int, antithetic_pairs: bool = False):
-        self.mesh, self.network = mesh, network
+    def __init__(self, mesh: Mesh, population_size: int, evaluate_members: Callable):
+        self.mesh, self.evaluate_members = mesh, evaluate_members
         self.device_count = mesh.devices.size
         self.members_per_device = members_per_device(population_size, self.device_count)
-        self.antithetic_pairs = antithetic_pairs and self.members_per_device % 2 == 0
         self.replicated = NamedSharding(mesh, PartitionSpec())
         self._placed: tuple[Any, Any, tuple[jax.Array, jax.Array]] | None = None  # (frames, labels, on the mesh)
 
@@ -296,8 +294,7 @@ class ShardedPopulation:
         count = self.members_per_device
         start = jax.lax.axis_index(MESH_AXIS) * count
         local = jax.tree_util.tree_map(lambda leaf: jax.lax.dynamic_slice_in_dim(leaf, start, count, axis=0), perturbations)
-        logits = population_logits(params, local, inputs, self.network, antithetic_pairs=self.antithetic_pairs)
-        losses, accuracies = member_losses(logits, labels)
+        losses, accuracies = self.evaluate_members(params, local, inputs, labels)
         # One collective per generation: (2, n) from each device -> (2, N) on every device.
         gathered = jax.lax.all_gather(jnp.stack([losses, accuracies]), MESH_AXIS, axis=1, tiled=True)
         return gathered[0], gathered[1]
@@ -395,29 +392,6 @@ class ShardedPopulation:
         )
 
 
-def sharded_population(config, network: snn.NetworkConfig, antithetic_pairs: bool = False) -> ShardedPopulation | None:
-    """The :class:`ShardedPopulation` that ``config.train.devices`` asks for, or None for one device.
-
-    ``antithetic_pairs``: the strategy's ``shares_pairs`` (see :class:`ShardedPopulation`).
-
-    Raises:
-      ConfigError: too many devices, a population size that does not split over them, or a
-        method without a population.
-    """
-    devices = select_devices(config.train.devices)
-    if len(devices) == 1:
-        return None
-    from eggroll_snn.strategies import STRATEGIES
-
-    if config.strategy.method not in STRATEGIES:
-        raise ConfigError(
-            f"option train.devices = {config.train.devices} splits the population of an evolution strategy over "
-            f"{len(devices)} devices, but strategy.method = {config.strategy.method!r} has no population: "
-            "use train.devices = 1"
-        )
-    return ShardedPopulation(population_mesh(devices), network, config.strategy.population_size, antithetic_pairs)
-
-
 __all__ = [
     "MESH_AXIS",
     "DistributedOptions",
@@ -428,5 +402,4 @@ __all__ = [
     "members_per_device",
     "tree_checksum",
     "ShardedPopulation",
-    "sharded_population",
 ]

@@ -35,7 +35,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
 
-    from eggroll_snn.train import read_metrics
+    from eggroll_snn.run_folder import read_metrics
 
     run_dir = Path(run_dir)
     records = read_metrics(run_dir / "metrics.jsonl")

@@ -75,8 +75,6 @@ WEIGHT_FORMATS: dict[str, int | None] = {"float32": None, "int8": 127, "int4": 7
 INTEGER_DTYPES = {"int8": np.int8, "int4": np.int8}
 #: Biases are accumulator-width integers: stored as int32 and never clipped.
 BIAS_DTYPE = np.int32
-#: Run-folder stem of the integer arrays saved beside ``model.npz`` (see :func:`integer_tree`).
-INTEGER_MODEL_STEM = "model_integer"
 #: Largest whole part ``k`` of a threshold in weight steps: float32 counts exactly up to 2**24.
 MAX_THRESHOLD_STEPS = 2**24
 REPRESENTATION = (
@@ -354,7 +352,6 @@ __all__ = [
     "describe",
     "model_on_grid",
     "integer_tree",
-    "INTEGER_MODEL_STEM",
     "recorded_scales",
     "nir_annotations",
 ]

@@ -5,7 +5,7 @@ random event frames, and is one call per generation ``step(carry, *operands) -> 
 
 * ``eggroll_r{r}``: EGGROLL at rank r, one generation ``ask -> population_logits -> fitness ->
   tell`` (fitness = minus the mean cross-entropy of each member on the shared minibatch, as in
-  :mod:`eggroll_snn.train`), the minibatch an input of the call;
+  :mod:`eggroll_snn.training`), the minibatch an input of the call;
 * ``full_rank``: the same generation with the dense-noise strategy (OpenAI-ES);
 * ``evosax_open_es``: evosax's ``Open_ES`` (an outside implementation of OpenAI-ES) on the same
   fitness: it flattens the parameters, draws N dense parameter vectors and evaluates each member

@@ -91,7 +91,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     from eggroll_snn import distributed
     from eggroll_snn.errors import ConfigError, EggrollSNNError
-    from eggroll_snn.train import resolve_run, train
+    from eggroll_snn.run_folder import resolve_run
+    from eggroll_snn.training import train
 
     options = distributed.DistributedOptions.from_environment(
         coordinator_address=args.coordinator_address, num_processes=args.num_processes, process_id=args.process_id

@@ -7,7 +7,7 @@ A comparison trains every method of a list with every seed, under two separate b
 * ``seconds``: the same wall-clock training time (``train.max_seconds``; a run stops at the end
   of the compiled call that passes it; compilation and validation count as training time).
 
-Each run is an ordinary run folder written by :func:`eggroll_snn.train.train` in a fresh Python
+Each run is an ordinary run folder written by :func:`eggroll_snn.training.train` in a fresh Python
 process (so its peak memory is its own), under ``<out>/runs/<budget>/<method>/seed-<seed>/``.
 Its test accuracy is the trainer's: the test split is read once, for the model selected on the
 validation split. Hyper-parameters therefore come from the comparison's config, chosen before on

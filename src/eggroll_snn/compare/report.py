@@ -137,7 +137,7 @@ def write_plots(out: Path, runs: list[dict], summary: list[dict]) -> list[Path]:
     matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
 
-    from eggroll_snn.train import read_metrics
+    from eggroll_snn.run_folder import read_metrics
 
     labels = list(dict.fromkeys(row["method"] for row in runs))
     colours = {label: plt.get_cmap("tab10")(index % 10) for index, label in enumerate(labels)}

@@ -1,6 +1,6 @@
 """Running a comparison: every run trained in its own process, finished runs reused, one row per run.
 
-Each run is an ordinary run folder written by :func:`eggroll_snn.train.train` in a fresh Python
+Each run is an ordinary run folder written by :func:`eggroll_snn.training.train` in a fresh Python
 process (``python -m eggroll_snn.compare <run_dir>``, so its peak memory is its own), under
 ``<out>/runs/<budget>/<method>/seed-<seed>/``. A run folder that holds a finished run of the
 same configuration is reused; an unfinished one is resumed from its newest checkpoint.
@@ -33,7 +33,7 @@ def _worker(run_dir: Path) -> int:
     end, and the message of a :class:`~eggroll_snn.errors.EggrollSNNError` that stopped training
     (e.g. a diverged network) or null.
     """
-    from eggroll_snn.train import train  # here, so importing the comparison does not load JAX
+    from eggroll_snn.training import train  # here, so importing the comparison does not load JAX
 
     config = config_module.load(run_dir / "compare-config.toml")
     error = None
@@ -47,7 +47,7 @@ def _worker(run_dir: Path) -> int:
 
 
 def _median_seconds_per_generation(run_dir: Path) -> float:
-    from eggroll_snn.train import read_metrics
+    from eggroll_snn.run_folder import read_metrics
 
     values = [r["seconds_per_generation"] for r in read_metrics(run_dir) if r.get("seconds_per_generation") is not None]
     return statistics.median(values) if values else math.nan

@@ -47,7 +47,7 @@ import numpy as np
 
 from eggroll_snn import __version__
 from eggroll_snn.errors import ConfigError, DataFormatError
-from eggroll_snn.evaluate import load_model
+from eggroll_snn.run_folder import load_model
 from eggroll_snn.quantize import nir_annotations
 from eggroll_snn.snn import MIN_THRESHOLD
 
@@ -416,7 +416,7 @@ def simulate_nir(graph: nir.NIRGraph, inputs: np.ndarray, dt: float | None = Non
 def export_run(run_dir: str | Path, path: str | Path, dt: float = 1e-3) -> nir.NIRGraph:
     """Export a run folder's trained model to a NIR file (HDF5, written with ``nir.write``).
 
-    The model is read with :func:`eggroll_snn.evaluate.load_model` (``model.npz`` + ``model.json``,
+    The model is read with :func:`eggroll_snn.run_folder.load_model` (``model.npz`` + ``model.json``,
     checksummed, with the training config). The graph is :func:`to_nir` of it, with the run's
     frame shape ``(T, P, H, W)``, frame settings, and the model's generation and validation
     accuracy recorded in the metadata. A model trained with integer weights (``--weights int8``)

@@ -36,7 +36,7 @@ What it does:
      timestamps, so equal arrays give equal bytes);
    * ``config.toml``, ``model.json``: byte for byte;
    * ``metrics.jsonl``: line by line, value by value, after dropping ``seconds_per_generation``
-     and ``wall_time_s`` (``eggroll_snn.train.TIMING_FIELDS``: they measure elapsed time, which
+     and ``wall_time_s`` (``eggroll_snn.run_folder.TIMING_FIELDS``: they measure elapsed time, which
      differs between any two runs); every line must parse and generations must run 1, 2, ... N
      with no duplicate and no gap;
    * ``checkpoints/*.json``: value by value except ``wall_time_s`` (the training time so far,
@@ -150,7 +150,7 @@ def kill_trial(campaign: Campaign, name: str, rng: random.Random, max_kills: int
 def sigint_trial(campaign: Campaign, name: str, rng: random.Random) -> Trial:
     """Ctrl-C while training: exit 130 with a checkpoint at the last logged generation; resume."""
     from eggroll_snn.checkpoint import latest_valid_checkpoint
-    from eggroll_snn.train import read_metrics
+    from eggroll_snn.run_folder import read_metrics
 
     run_dir = campaign.work_dir / name
     target = max(1, int(rng.uniform(0.1, 0.6) * campaign.reference_metrics_bytes))

@@ -36,11 +36,11 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
     Class ``c`` with ``n_c`` samples gives ``floor(test_fraction * n_c + 1/2)`` of them, drawn
     with ``np.random.default_rng([seed, c])``, to the test split.
 
-    Not :func:`eggroll_snn.train.stratified_split` (the train / validation split), which rounds
+    Not :func:`eggroll_snn.data.splits.validation_split` (the train / validation split), which rounds
     half to even, keeps 1 to ``n_c - 1`` per class and draws from one generator for all classes.
     Either rule applied to the other's split would change the recordings in it: the test split of
     every data set built so far, or every training run's validation split. Both stay until that
-    change is wanted; the shared home for one rule would then be a module under ``data/``.
+    change is wanted (one rule would then live in :mod:`eggroll_snn.data.splits`).
 
     Returns:
       sorted ``train`` and ``test`` index arrays.

@@ -1,0 +1,41 @@
+"""The frames of one split of the data a config's ``[data]`` section names.
+
+:func:`load_frames` is the one entry the trainer, ``evaluate``, ``export`` and the baselines use
+to turn ``data.root`` (or the built-in simulated N-MNIST when it is unset) into cached frames.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eggroll_snn.data.cache import load_split_frames
+from eggroll_snn.data.simulate import default_data_root
+
+
+def load_frames(
+    data, split: str, data_root: str | Path | None = None, progress: bool = False, skipped: list | None = None
+):
+    """Frames and labels of ``split`` as the data section ``data`` describes them.
+
+    Args:
+      data: a config's ``[data]`` section (:class:`eggroll_snn.config.DataSection`).
+      split: ``"train"`` or ``"test"``.
+      data_root: overrides ``data.root``; when both are unset the built-in simulated N-MNIST is
+        used (built on first use).
+      progress: show the cache build's progress.
+      skipped: with ``data.skip_bad`` bad recordings are left out; each one is appended here (when
+        given) as ``{"split", "source", "reason"}``.
+
+    Returns:
+      ``(frames (N, T, P, H', W') uint8 memory map, labels (N,) int64)``.
+    """
+    root = data_root if data_root is not None else data.root
+    if root is None:
+        root = default_data_root(cache_dir=data.cache_dir)
+    return load_split_frames(
+        root, split, data.frame_config(), cache_dir=data.cache_dir, progress=progress,
+        skip_bad=data.skip_bad, skipped=skipped,
+    )
+
+
+__all__ = ["load_frames"]

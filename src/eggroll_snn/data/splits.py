@@ -1,0 +1,44 @@
+"""The seeded, class-stratified validation part held out of a training split.
+
+The trainer, the linear baselines and ``compare`` all hold out the same recordings through
+:func:`validation_split`. (The simulated data set's own train/test split is a different, older
+rule: :func:`eggroll_snn.data.simulate.stratified_split`.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eggroll_snn.errors import ConfigError
+
+
+def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded, class-stratified split of ``range(len(labels))`` into (train, validation) indices.
+
+    Each class with ``c >= 2`` recordings gives ``round(fraction * c)`` of them (at least 1, at
+    most ``c - 1``) to validation, chosen by a permutation seeded with ``seed``. Both index arrays
+    are sorted.
+
+    Raises:
+      ConfigError: the validation part would be empty.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
+    validation = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        if len(members) < 2:
+            continue
+        count = min(max(int(round(fraction * len(members))), 1), len(members) - 1)
+        validation.append(rng.permutation(members)[:count])
+    if not validation:
+        raise ConfigError(
+            f"option data.validation_fraction = {fraction}: no class of the {len(labels)} training "
+            "recordings has 2 or more recordings, so no validation split can be held out"
+        )
+    validation = np.sort(np.concatenate(validation))
+    train = np.setdiff1d(np.arange(len(labels)), validation)
+    return train, validation
+
+
+__all__ = ["validation_split"]

@@ -1,0 +1,210 @@
+"""The files of a run folder: what the trainer writes and every consumer reads.
+
+Layout (``run_dir``)::
+
+    config.toml      the resolved configuration
+    metrics.jsonl    one JSON object per generation (see :data:`METRIC_FIELDS`)
+    checkpoints/     gen-XXXXXXXX.npz + .json (see :mod:`eggroll_snn.checkpoint`)
+    model.npz/.json  best-validation parameters + config (integer weights: on the grid, scales in .json)
+    model_integer.npz/.json  integer-weight runs only: the int8 weights, int32 biases and scales
+    summary.json     test accuracy of the selected model, timings
+    skipped_files.json  with ``data.skip_bad`` only: the recordings left out, and why
+
+The trainer (:mod:`eggroll_snn.training`) is the only writer; ``evaluate``, ``plot``, ``export``,
+``compare`` and the baselines read runs through this module and never import the trainer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from eggroll_snn import checkpoint, config as config_module, snn
+from eggroll_snn.config import TrainConfig, from_dict
+from eggroll_snn.errors import CheckpointError, ConfigError, TrainingError
+
+MODEL_STEM = "model"
+INTEGER_MODEL_STEM = "model_integer"
+METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "config.toml"
+SUMMARY_FILE = "summary.json"
+SKIPPED_FILE = "skipped_files.json"
+CHECKPOINT_DIR = "checkpoints"
+
+#: Fields of every metrics line. ``train_loss`` is the minibatch cross-entropy averaged over the
+#: population members (the loss the fitness is computed from, not the unperturbed mean's);
+#: ``fitness_*`` and ``train_*`` ignore members whose fitness is not finite, counted in
+#: ``invalid_fitness``. Eval lines add ``validation_accuracy`` and ``validation_loss``.
+METRIC_FIELDS = (
+    "generation",
+    "fitness_mean",
+    "fitness_max",
+    "train_loss",
+    "train_accuracy",
+    "invalid_fitness",
+    "sigma",
+    "learning_rate",
+    "seconds_per_generation",
+    "wall_time_s",
+)
+#: Metrics that measure time and so differ between otherwise identical runs.
+TIMING_FIELDS = ("seconds_per_generation", "wall_time_s")
+#: Options that may change when a run is resumed (everything else must match the checkpoint).
+RESUMABLE_CHANGES = ("train.generations", "train.max_seconds", "train.devices")
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """The metrics lines of a run (a torn last line from a killed write is ignored)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS_FILE
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break  # the process was killed while writing it; the checkpoint predates it
+            raise TrainingError(f"{path}: line {number} is not valid JSON; the metrics log is corrupt") from None
+    return records
+
+
+def truncate_metrics(path: Path, generation: int) -> None:
+    """Keep only the lines of generations ``<= generation`` (atomically)."""
+    kept = [record for record in read_metrics(path) if record.get("generation", 0) <= generation]
+    checkpoint.atomic_write_text(path, "".join(json.dumps(record) + "\n" for record in kept))
+
+
+def json_number(value: Any) -> Any:
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN/inf
+    return value
+
+
+def check_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> None:
+    """Refuse to overwrite another run, or to resume one with another configuration."""
+    if resume:
+        config_path = run_dir / CONFIG_FILE
+        if not config_path.is_file():
+            raise CheckpointError(f"cannot resume {run_dir}: it has no config.toml, so it is not a run folder")
+        saved = config_module.load(config_path)
+        differences = checkpoint.config_differences(saved.to_dict(), config.to_dict(), RESUMABLE_CHANGES)
+        if differences:
+            raise CheckpointError(
+                f"cannot resume {run_dir} with a different configuration ({'; '.join(differences[:5])}); "
+                f"only {', '.join(RESUMABLE_CHANGES)} may change when resuming"
+            )
+    elif (run_dir / METRICS_FILE).exists() or (run_dir / CHECKPOINT_DIR).exists():
+        raise ConfigError(
+            f"output folder {run_dir} already holds a training run; resume it (--resume {run_dir}) or "
+            "choose another output folder"
+        )
+
+
+def write_config(config: TrainConfig, run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint.atomic_write_text(
+        run_dir / CONFIG_FILE, config_module.dumps(config, header="eggroll-snn training run: the resolved configuration.")
+    )
+
+
+def resolve_run(
+    config_file: str | Path | None, overrides: dict, out: str | Path | None, resume_dir: str | Path | None
+) -> tuple[TrainConfig, Path, bool]:
+    """The config, run folder and resume flag that the ``train`` command's options ask for.
+
+    A new run starts from ``config_file`` (or the defaults) with ``overrides`` applied and goes to
+    ``out`` (default ``runs/<YYYYmmdd-HHMMSS>-<method>``). A resumed run reads its own
+    ``config.toml``; of the overrides only :data:`RESUMABLE_CHANGES` may change a value.
+
+    Raises:
+      ConfigError: bad option, or an option that a resume cannot change.
+      CheckpointError: ``resume_dir`` is not a run folder.
+    """
+    if resume_dir is None:
+        config = config_module.load(config_file) if config_file is not None else TrainConfig()
+        config = config_module.apply_overrides(config, overrides)
+        if out is None:
+            stem = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.strategy.method}"
+            out, number = stem, 1
+            while out.exists():
+                number += 1
+                out = stem.with_name(f"{stem.name}-{number}")
+        return config, Path(out), False
+    run_dir = Path(resume_dir)
+    if config_file is not None or (out is not None and Path(out).resolve() != run_dir.resolve()):
+        raise ConfigError("--config and --out cannot be combined with --resume: a resumed run keeps its folder and config.toml")
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise CheckpointError(f"cannot resume {run_dir}: it has no config.toml, so it is not a run folder")
+    saved = config_module.load(run_dir / CONFIG_FILE)
+    config = config_module.apply_overrides(saved, overrides)
+    changed = checkpoint.config_differences(saved.to_dict(), config.to_dict(), RESUMABLE_CHANGES)
+    if changed:
+        raise ConfigError(
+            f"cannot change options when resuming {run_dir} ({'; '.join(changed[:5])}); only "
+            f"{', '.join(RESUMABLE_CHANGES)} may change"
+        )
+    return config, run_dir, True
+
+
+def parameter_shapes(config: TrainConfig) -> Any:
+    """The parameter pytree of ``config``'s network as ``jax.ShapeDtypeStruct`` leaves (no compute)."""
+    return jax.eval_shape(lambda key: snn.init_params(key, config.network_config()), jax.random.key(0))
+
+
+def load_model(run_dir: str | Path) -> tuple[Any, TrainConfig, dict]:
+    """The saved best-validation model of a run folder.
+
+    Returns:
+      ``(params, config, metadata)`` from ``model.npz`` / ``model.json``.
+
+    Raises:
+      CheckpointError: missing, corrupt, or not matching the config it records.
+    """
+    json_path = Path(run_dir) / f"{MODEL_STEM}.json"
+    if not json_path.is_file():
+        raise CheckpointError(f"{json_path} not found: {run_dir} holds no finished training run")
+    metadata = checkpoint.verify(json_path)
+    try:
+        config = from_dict(metadata.get("config"))
+    except ConfigError as error:
+        raise CheckpointError(f"{json_path}: its recorded config is invalid: {error}") from None
+    params = checkpoint.load_tree(json_path, parameter_shapes(config), metadata)
+    return params, config, metadata
+
+
+def write_json(path: Path, record: Any) -> None:
+    """``record`` as indented JSON at ``path`` (atomically)."""
+    checkpoint.atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+
+
+__all__ = [
+    "MODEL_STEM",
+    "INTEGER_MODEL_STEM",
+    "METRICS_FILE",
+    "CONFIG_FILE",
+    "SUMMARY_FILE",
+    "SKIPPED_FILE",
+    "CHECKPOINT_DIR",
+    "METRIC_FIELDS",
+    "TIMING_FIELDS",
+    "RESUMABLE_CHANGES",
+    "read_metrics",
+    "truncate_metrics",
+    "json_number",
+    "check_run_dir",
+    "write_config",
+    "resolve_run",
+    "parameter_shapes",
+    "load_model",
+    "write_json",
+]

@@ -1,0 +1,75 @@
+"""The training data on the device: the training part, the validation part, minibatch shifts.
+
+:func:`prepare_data` reads the training split once, checks the test split, holds out the
+validation part (:func:`eggroll_snn.data.splits.validation_split`) and moves both parts to the
+device as uint8. :func:`shift_frames` is the ``train.augment_shift`` augmentation the generation
+step applies to each minibatch.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eggroll_snn.config import TrainConfig
+from eggroll_snn.data.source import load_frames
+from eggroll_snn.data.splits import validation_split
+
+
+class TrainingData(NamedTuple):
+    """The two parts of the training split, as the loop uses them."""
+
+    train_frames: jax.Array  # (N_train, T, P, H, W) uint8 on the device
+    train_labels: jax.Array  # (N_train,) int32
+    validation_frames: jax.Array  # (N_val, T, P, H, W) uint8 on the device
+    validation_labels: np.ndarray  # (N_val,) int64
+
+
+def prepare_data(config: TrainConfig, progress: bool = False) -> tuple[TrainingData, list[dict]]:
+    """The training and validation parts of ``config``'s data, and the recordings left out.
+
+    The test split is read only after training, but its cache is built (or checked) here, so a
+    bad recording or a full cache disk is found before the first generation, not after the last.
+
+    Returns:
+      ``(data, skipped)``: ``skipped`` lists the bad recordings ``data.skip_bad`` left out of
+      either split (``{"split", "source", "reason"}``); empty without ``data.skip_bad``.
+    """
+    skipped: list[dict] = []
+    frames, labels = load_frames(config.data, "train", progress=progress, skipped=skipped)
+    load_frames(config.data, "test", progress=progress, skipped=skipped)
+    train_index, validation_index = validation_split(labels, config.data.validation_fraction, config.train.seed)
+    data = TrainingData(
+        train_frames=jnp.asarray(frames[train_index]),  # uint8, moved to the device once
+        train_labels=jnp.asarray(labels[train_index], jnp.int32),
+        validation_frames=jnp.asarray(frames[validation_index]),
+        validation_labels=labels[validation_index],
+    )
+    return data, skipped
+
+
+def shift_frames(frames: jax.Array, key: jax.Array, max_shift: int) -> jax.Array:
+    """Translate each recording by its own random ``(dy, dx)`` in ``[-max_shift, max_shift]`` pixels.
+
+    Args:
+      frames: ``(B, T, P, H, W)``.
+      key: PRNG key of the draw.
+      max_shift: largest shift in (pooled) pixels; pixels shifted in are zero (no events).
+
+    Returns:
+      ``(B, T, P, H, W)``: ``out[b, ..., y, x] = frames[b, ..., y - dy_b, x - dx_b]``.
+    """
+    batch, _, _, height, width = frames.shape
+    padded = jnp.pad(frames, ((0, 0), (0, 0), (0, 0), (max_shift, max_shift), (max_shift, max_shift)))
+    starts = jax.random.randint(key, (batch, 2), 0, 2 * max_shift + 1)
+
+    def crop(recording, start):
+        return jax.lax.dynamic_slice(recording, (0, 0, start[0], start[1]), (*recording.shape[:2], height, width))
+
+    return jax.vmap(crop)(padded, starts)
+
+
+__all__ = ["TrainingData", "prepare_data", "shift_frames"]

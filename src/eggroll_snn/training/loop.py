@@ -1,0 +1,345 @@
+"""The training loop: a strategy (or BPTT) on a config's data, into a run folder.
+
+Data use: the training split is loaded once; a seeded, class-stratified validation part is held
+out from it to select the model (the parameters with the best validation accuracy are kept); the
+test split is read only once, at the end, to report on the selected model. The run folder's
+files are described in :mod:`eggroll_snn.run_folder`.
+
+Exact resume: every random draw derives from ``train.seed`` and the generation number, and a
+checkpoint holds the whole state (strategy state, best parameters so far), so a run resumed from
+its newest checkpoint writes the same metrics (apart from the timing fields) and the same
+parameters as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eggroll_snn import checkpoint, distributed, run_folder, snn
+from eggroll_snn.config import TrainConfig
+from eggroll_snn.data.source import load_frames
+from eggroll_snn.errors import CheckpointError, ConfigError, TrainingError
+from eggroll_snn.quantize import WeightGrid, integer_tree, model_on_grid
+from eggroll_snn.scoring import accuracy_report, mean_cross_entropy, predict_logits
+from eggroll_snn.training import step as step_module
+from eggroll_snn.training.data import TrainingData, prepare_data
+from eggroll_snn.training.progress import Progress
+
+
+class TrainingState(NamedTuple):
+    """Everything a checkpoint holds (a pytree).
+
+    Attributes:
+      strategy: the strategy's state (mean params, optimiser state, key, generation).
+      best_params: the parameters with the best validation accuracy so far.
+      best_accuracy: float32 scalar, their validation accuracy (-1 before the first evaluation).
+      best_generation: int32 scalar, the generation they were evaluated at.
+    """
+
+    strategy: Any
+    best_params: Any
+    best_accuracy: jax.Array
+    best_generation: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+      run_dir: the run folder.
+      generations: generations completed.
+      best_generation, best_validation_accuracy: the selected model.
+      test_accuracy: the selected model's accuracy on the test split.
+      test_count: recordings in the test split.
+      wall_time_s: training time over all sessions of the run (excluding the data preparation).
+      params: the selected (best-validation) parameters.
+    """
+
+    run_dir: Path
+    generations: int
+    best_generation: int
+    best_validation_accuracy: float
+    test_accuracy: float
+    test_count: int
+    wall_time_s: float
+    params: Any
+
+
+def initial_params_from_run(run_dir: str, like: Any) -> Any:
+    """The selected model of the finished run ``run_dir``, checked against the shapes of ``like``.
+
+    Raises:
+      ConfigError: ``run_dir`` holds no readable model, or one of another network's shapes.
+    """
+    try:
+        params, _, _ = run_folder.load_model(Path(run_dir).expanduser())
+    except CheckpointError as error:
+        raise ConfigError(f"train.init_from = {run_dir!r}: {error}") from None
+
+    def shapes(tree):
+        return {jax.tree_util.keystr(path): tuple(leaf.shape) for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+    if shapes(params) != shapes(like):
+        raise ConfigError(
+            f"train.init_from = {run_dir!r}: its model's parameters {shapes(params)} do not fit this "
+            f"network's {shapes(like)}; use the same data.pool, network.hidden_sizes and learned options"
+        )
+    return jax.tree_util.tree_map(lambda leaf, template: jnp.asarray(leaf, template.dtype), params, like)
+
+
+def initial_state(
+    config: TrainConfig, strategy, network: snn.NetworkConfig, use_init_from: bool = True
+) -> tuple[TrainingState, jax.Array]:
+    """Generation-0 state and the minibatch key, all derived from ``train.seed``.
+
+    The mean parameters are random, or ``train.init_from``'s model when set and ``use_init_from``.
+    """
+    root = jax.random.key(config.train.seed)
+    init_key, noise_key, data_key = (jax.random.fold_in(root, purpose) for purpose in range(3))
+    params = snn.init_params(init_key, network)
+    if use_init_from and config.train.init_from is not None:
+        params = initial_params_from_run(config.train.init_from, params)
+    state = TrainingState(
+        strategy=strategy.init(noise_key, params),
+        best_params=params,
+        best_accuracy=jnp.asarray(-1.0, jnp.float32),
+        best_generation=jnp.asarray(0, jnp.int32),
+    )
+    return state, data_key
+
+
+def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train the network of ``config`` with its strategy; write everything to ``run_dir``.
+
+    Args:
+      config: the resolved configuration.
+      run_dir: the run folder (created; must not hold another run unless ``resume``).
+      resume: continue from the newest valid checkpoint in ``run_dir/checkpoints`` (corrupt ones
+        are skipped with a warning); ``metrics.jsonl`` is cut back to that generation. Only
+        ``train.generations``, ``train.max_seconds`` and ``train.devices`` may differ from the run's
+        ``config.toml``. A decaying sigma or learning-rate schedule spans ``train.generations``, so
+        a resume that changes it reshapes the schedule from the resumed generation on.
+      progress: show a progress bar.
+
+    Returns:
+      :class:`TrainResult` (the selected model and its test accuracy).
+
+    Raises:
+      TrainingError: every member's fitness was NaN in some generation (training stops; the
+        last good checkpoint stays, nothing after it is written).
+      CheckpointError: ``resume`` with a different or incompatible configuration.
+      ConfigError: ``train.init_from`` holds no finished run, or one of another network's shapes.
+      KeyboardInterrupt: after writing a checkpoint of the generations completed so far.
+    """
+    run_dir = distributed.process_run_dir(run_dir)  # the run folder itself on one process
+    run_folder.check_run_dir(config, run_dir, resume)
+    network = config.network_config()
+    strategy = step_module.make_strategy(config)
+    population = step_module.sharded_population(config, network, strategy)  # None: one device
+    metrics_path, checkpoint_dir = run_dir / run_folder.METRICS_FILE, run_dir / run_folder.CHECKPOINT_DIR
+    # A resumed run's state comes from its checkpoint; train.init_from only seeds a new run.
+    state, data_key = initial_state(config, strategy, network, use_init_from=not resume)
+    data, skipped = prepare_data(config, progress=progress)
+    run_folder.write_config(config, run_dir)
+    if config.data.skip_bad:  # only now: a run that cannot read its data or model leaves no folder
+        run_folder.write_json(run_dir / run_folder.SKIPPED_FILE, skipped)
+    wall_offset = 0.0
+    if resume:
+        found = checkpoint.latest_valid_checkpoint(checkpoint_dir)
+        if found is not None:
+            like = jax.eval_shape(lambda: state)
+            state = checkpoint.load_checkpoint(found, like, config=config.to_dict(), ignore=run_folder.RESUMABLE_CHANGES)
+            wall_offset = float(found.metadata.get("wall_time_s", 0.0))
+        else:
+            print(f"no valid checkpoint in {checkpoint_dir}: starting from generation 0", flush=True)
+        run_folder.truncate_metrics(metrics_path, found.generation if found is not None else 0)
+    state = strongly_typed(state)
+
+    sharded = population is not None
+    loop = Loop(
+        config, network, data, checkpoint_dir, metrics_path, wall_offset, population.compile_chunk if sharded else None
+    )
+    step = step_module.make_generation_step(
+        strategy, network, config.train, data_key, population.evaluate if sharded else None,
+        weight_grid=WeightGrid.for_network(config.network.weights, network),
+    )
+    bar = Progress(progress, config.train.generations, int(state.strategy.generation))
+    try:
+        state = loop.run(step, state, bar)
+    except KeyboardInterrupt:
+        # The state whose metrics are all on disk: resuming from it leaves no gap in the log.
+        loop.save(loop.committed)
+        raise
+    finally:
+        bar.close()
+    return finish(config, run_dir, state, network, loop.wall_time())
+
+
+def strongly_typed(tree: Any) -> Any:
+    """Drop weak types so a freshly initialised and a loaded state match one compiled signature."""
+    return jax.tree_util.tree_map(
+        lambda leaf: leaf if checkpoint.is_prng_key(leaf) else jnp.asarray(leaf, dtype=leaf.dtype), tree
+    )
+
+
+class Loop:
+    """The generation loop of one training session (chunks of scanned generations)."""
+
+    def __init__(
+        self, config, network, data: TrainingData, checkpoint_dir: Path, metrics_path: Path, wall_offset: float,
+        compile_chunk=None,
+    ):
+        self.config, self.network, self.data = config, network, data
+        # (step, state, frames, labels, length) -> compiled chunk; distributed.py's spans a mesh.
+        self.compile_chunk = step_module.compile_chunk if compile_chunk is None else compile_chunk
+        self.checkpoint_dir, self.metrics_path = checkpoint_dir, metrics_path
+        self.wall_offset = wall_offset
+        self.session_start = time.perf_counter()
+        self.committed = None  # the newest state whose metrics lines are all written
+        self.weight_grid = WeightGrid.for_network(config.network.weights, network)
+
+    def wall_time(self) -> float:
+        """Training seconds over all sessions of the run."""
+        return self.wall_offset + time.perf_counter() - self.session_start
+
+    def save(self, state: TrainingState) -> None:
+        checkpoint.save_checkpoint(
+            self.checkpoint_dir, int(state.strategy.generation), state, self.config.to_dict(),
+            keep=self.config.train.keep_checkpoints, extra={"wall_time_s": self.wall_time()},
+        )
+
+    def _validate(self, state: TrainingState, generation: int, line: dict) -> TrainingState:
+        """Validation accuracy of the mean parameters into ``line``; keep them if they are the best.
+
+        Integer-weight runs evaluate the parameters on their grid and keep the float masters.
+        """
+        params = state.strategy.params
+        logits = predict_logits(
+            self.weight_grid.apply(params), self.data.validation_frames, self.network, self.config.train.eval_batch_size
+        )
+        accuracy = accuracy_report(logits.argmax(axis=1), self.data.validation_labels)["accuracy"]
+        line["validation_accuracy"] = accuracy
+        line["validation_loss"] = mean_cross_entropy(logits, self.data.validation_labels)
+        if accuracy > float(state.best_accuracy):
+            state = state._replace(
+                best_params=params,
+                best_accuracy=jnp.asarray(accuracy, jnp.float32),
+                best_generation=jnp.asarray(generation, jnp.int32),
+            )
+        return state
+
+    def run(self, step, state: TrainingState, bar: Progress) -> TrainingState:
+        train = self.config.train
+        per_call, total = step_module.chunk_length(train), train.generations
+        compiled = {}
+        generation = int(state.strategy.generation)
+        self.committed = state
+        with open(self.metrics_path, "a", encoding="utf-8") as metrics_file:
+            while generation < total:
+                # Chunks end on multiples of per_call, so a resumed run cuts the same chunks.
+                length = min(per_call - generation % per_call, total - generation)
+                if length not in compiled:
+                    compiled[length] = self.compile_chunk(
+                        step, state.strategy, self.data.train_frames, self.data.train_labels, length
+                    )
+                chunk_start = time.perf_counter()
+                strategy_state, metrics = compiled[length](
+                    state.strategy, self.data.train_frames, self.data.train_labels
+                )
+                metrics = jax.device_get(metrics)
+                seconds = (time.perf_counter() - chunk_start) / length
+                failed = np.flatnonzero(metrics["all_fitness_nan"])
+                completed = length if len(failed) == 0 else int(failed[0])
+                lines = [
+                    {
+                        "generation": generation + offset + 1,
+                        **{name: run_folder.json_number(metrics[name][offset]) for name in run_folder.METRIC_FIELDS[1:8]},
+                        "seconds_per_generation": seconds,
+                    }
+                    for offset in range(completed)
+                ]
+                if len(failed):
+                    self._write(metrics_file, lines)
+                    raise self._all_nan_error(generation + completed + 1)
+                generation += length
+                state = state._replace(strategy=strategy_state)
+                # The wall-clock budget ends the run like its last generation would.
+                last = generation == total or (train.max_seconds is not None and self.wall_time() >= train.max_seconds)
+                if generation % train.eval_every == 0 or last:
+                    state = self._validate(state, generation, lines[-1])
+                self._write(metrics_file, lines)
+                self.committed = state
+                if generation % train.checkpoint_every == 0 or last:
+                    self.save(state)
+                bar.update(generation, lines[-1]["fitness_mean"], lines[-1].get("validation_accuracy"), seconds)
+                if last:
+                    break
+        return state
+
+    def _write(self, metrics_file, lines: list[dict]) -> None:
+        wall_time = self.wall_time()
+        metrics_file.write("".join(json.dumps({**line, "wall_time_s": wall_time}) + "\n" for line in lines))
+        metrics_file.flush()
+
+    def _all_nan_error(self, generation: int) -> TrainingError:
+        found = checkpoint.latest_valid_checkpoint(self.checkpoint_dir)
+        kept = f"the last good checkpoint, {found.json_path}, is kept" if found else "no checkpoint had been written"
+        return TrainingError(
+            f"every one of the {self.config.strategy.population_size} members had a NaN or infinite fitness "
+            f"in generation {generation}; training stopped and {kept}. The network diverged: try a smaller "
+            "strategy.sigma or strategy.learning_rate"
+        )
+
+
+def finish(config: TrainConfig, run_dir: Path, state: TrainingState, network, wall_time: float) -> TrainResult:
+    """Save the selected model, evaluate it once on the test split, write ``summary.json``."""
+    best_generation = int(state.best_generation)
+    best_accuracy = float(state.best_accuracy)
+    # Integer-weight runs save Q(W) (exactly on the grid) and record the scales under "weights".
+    model_params, weight_record = model_on_grid(WeightGrid.for_network(config.network.weights, network), state.best_params)
+    checkpoint.save_tree(
+        run_dir / run_folder.MODEL_STEM,
+        model_params,
+        {"config": config.to_dict(), "generation": best_generation, "validation_accuracy": best_accuracy, **weight_record},
+    )
+    if weight_record:  # the integer arrays themselves, for integer hardware
+        checkpoint.save_tree(run_dir / run_folder.INTEGER_MODEL_STEM, integer_tree(model_params, weight_record["weights"]), weight_record)
+    test_frames, test_labels = load_frames(config.data, "test")
+    logits = predict_logits(model_params, test_frames, network, config.train.eval_batch_size)
+    report = accuracy_report(logits.argmax(axis=1), test_labels)
+    generations = int(state.strategy.generation)
+    summary = {
+        "test_accuracy": report["accuracy"],
+        "test_count": report["count"],
+        "test_per_class": report["per_class"],
+        "best_generation": best_generation,
+        "best_validation_accuracy": best_accuracy,
+        "generations": generations,
+        "wall_time_s": wall_time,
+        "seconds_per_generation": wall_time / max(generations, 1),
+        "method": config.strategy.method,
+        "population_size": config.strategy.population_size,
+    }
+    run_folder.write_json(run_dir / run_folder.SUMMARY_FILE, summary)
+    return TrainResult(
+        run_dir=run_dir,
+        generations=generations,
+        best_generation=best_generation,
+        best_validation_accuracy=best_accuracy,
+        test_accuracy=report["accuracy"],
+        test_count=report["count"],
+        wall_time_s=wall_time,
+        params=model_params,
+    )
+
+
+__all__ = ["TrainingState", "TrainResult", "initial_state", "train", "Loop", "finish"]
