@@ -30,7 +30,7 @@ import numpy as np
 
 from eggroll_snn import distributed, snn
 from eggroll_snn.config import TrainConfig, apply_overrides
-from eggroll_snn.training.step import compile_chunk, make_generation_step, make_strategy, member_evaluate
+from eggroll_snn.training.step import compile_chunk, make_generation_step, strategy_from_config, member_evaluate
 
 
 def build(args, devices: int, population: int, sharded: bool):
@@ -39,7 +39,7 @@ def build(args, devices: int, population: int, sharded: bool):
         "data.num_time_bins": args.time_bins, "data.pool": args.pool, "network.hidden_sizes": [args.hidden],
         "strategy.population_size": population, "strategy.rank": args.rank, "train.batch_size": args.batch,
     })
-    network, strategy = config.network_config(), make_strategy(config)
+    network, strategy = config.network_config(), strategy_from_config(config)
     side = 34 // args.pool
     rng = np.random.default_rng(0)
     frames = jnp.asarray(rng.poisson(0.2, (args.recordings, args.time_bins, 2, side, side)).clip(0, 3), jnp.uint8)
@@ -76,7 +76,7 @@ def ask_tell(args, population: int):
         "data.num_time_bins": args.time_bins, "data.pool": args.pool, "network.hidden_sizes": [args.hidden],
         "strategy.population_size": population, "strategy.rank": args.rank,
     })
-    network, strategy = config.network_config(), make_strategy(config)
+    network, strategy = config.network_config(), strategy_from_config(config)
     state = strategy.init(jax.random.key(1), snn.init_params(jax.random.key(0), network))
     fitness = jnp.linspace(-1.0, 1.0, population)
 

@@ -70,7 +70,7 @@ def _child(out_dir: Path, root: str) -> None:
     from eggroll_snn import snn
     from eggroll_snn.config import TrainConfig, apply_overrides
     from eggroll_snn.errors import TrainingError
-    from eggroll_snn.training import make_generation_step, make_strategy, train
+    from eggroll_snn.training import make_generation_step, strategy_from_config, train
     from eggroll_snn.training.step import sharded_population
 
     def config(**changes):
@@ -90,7 +90,7 @@ def _child(out_dir: Path, root: str) -> None:
 
     # The compiled sharded chunk: its collectives, and a replica that drifts by one ulp.
     cfg = config(**{"train.devices": 4, "train.batch_size": 8})
-    network, strategy = cfg.network_config(), make_strategy(cfg)
+    network, strategy = cfg.network_config(), strategy_from_config(cfg)
     population = sharded_population(cfg, network, strategy)
     state = strategy.init(jax.random.key(1), snn.init_params(jax.random.key(0), network))
     frames = jax.random.randint(jax.random.key(2), (24, 4, 2, 17, 17), 0, 3).astype(jnp.uint8)
@@ -289,14 +289,14 @@ def test_devices_flag_reads_all_or_a_count(capsys):
 
 def test_a_method_without_population_cannot_be_sharded(nmnist_small_root, tmp_path, monkeypatch):
     from eggroll_snn.config import TrainConfig, apply_overrides
-    from eggroll_snn.training.step import make_strategy, sharded_population
+    from eggroll_snn.training.step import strategy_from_config, sharded_population
 
     config = apply_overrides(
         TrainConfig(), {"data.root": str(nmnist_small_root), "train.devices": 2, "strategy.method": "bptt"}
     )
     monkeypatch.setattr(distributed, "select_devices", lambda count: ["cpu:0", "cpu:1"])
     with pytest.raises(ConfigError, match="strategy.method = 'bptt' has no population"):
-        sharded_population(config, config.network_config(), make_strategy(config))
+        sharded_population(config, config.network_config(), strategy_from_config(config))
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["child"]:

@@ -241,11 +241,11 @@ def learned_run(nmnist_small_root, tmp_path_factory):
 
 def test_init_from_starts_at_the_source_model(learned_run, nmnist_small_root, tmp_path):
     from eggroll_snn.training.loop import initial_state
-    from eggroll_snn.training.step import make_strategy
+    from eggroll_snn.training.step import strategy_from_config
 
     source_dir, source = learned_run
     config = tiny_config(nmnist_small_root, **{"train.init_from": str(source_dir), "train.seed": 7})
-    state, _ = initial_state(config, make_strategy(config), config.network_config())
+    state, _ = initial_state(config, strategy_from_config(config), config.network_config())
     saved, _, _ = load_model(source_dir)
     assert _params_equal(state.strategy.params, saved) and _params_equal(state.best_params, saved)
     # Five generations with a negligible step keep the source's validation accuracy (chance is ~0.1).

@@ -19,7 +19,7 @@ neural networks"), with ``x = v - theta``:
 Both peak at ``k / 2`` at the threshold. JAX differentiates through the ``lax.scan`` over time
 (the reset term included), and the gradient of the mean minibatch cross-entropy drives the same
 optax optimiser and learning-rate schedule the strategies use (:class:`SurrogateGradient`
-inherits them from :class:`~eggroll_snn.strategies.base.StrategyConfig`).
+inherits them from :class:`~eggroll_snn.strategies.base.OptimizerConfig`).
 
 In the trainer a BPTT "generation" is one optimiser step on a minibatch of ``train.batch_size``
 recordings, drawn exactly as for the strategies; its metrics carry the same names
@@ -39,7 +39,7 @@ import optax
 from eggroll_snn import snn
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.population import member_losses
-from eggroll_snn.strategies.base import StrategyConfig
+from eggroll_snn.strategies.base import OptimizerConfig
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,12 +121,12 @@ class GradientState(NamedTuple):
 
 
 @dataclass(frozen=True)
-class SurrogateGradient(StrategyConfig):
+class SurrogateGradient(OptimizerConfig):
     """Surrogate-gradient BPTT with the strategies' optimiser (static options, hashable).
 
-    ``learning_rate``, ``optimizer``, ``weight_decay`` and the learning-rate schedule mean what
-    they mean for the strategies (:class:`~eggroll_snn.strategies.base.StrategyConfig`), so
-    both step with the same optax transform; the population and noise options are unused.
+    ``learning_rate``, ``optimizer``, ``weight_decay`` and the learning-rate schedule are the
+    strategies' optimiser options (:class:`~eggroll_snn.strategies.base.OptimizerConfig`), so
+    both step with the same optax transform. BPTT has no population or noise options.
 
     Attributes:
       surrogate: a name in :data:`SURROGATES`.

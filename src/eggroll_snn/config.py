@@ -32,9 +32,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+from eggroll_snn.bptt import GRADIENT_METHODS, SurrogateGradient
 from eggroll_snn.data.events import SENSOR_HEIGHT, SENSOR_WIDTH
+from eggroll_snn.data.frames import FrameConfig
 from eggroll_snn.data.nmnist import NUM_CLASSES
 from eggroll_snn.errors import ConfigError
+from eggroll_snn.quantize import check_weight_format
+from eggroll_snn.snn import NetworkConfig
+from eggroll_snn.strategies import STRATEGIES, EggrollStrategy, StrategyConfig, max_rank
 
 NUM_POLARITIES = 2
 
@@ -42,6 +47,11 @@ NUM_POLARITIES = 2
 _ALLOWED: dict[str, str] = {}
 """``option -> allowed range`` as each section's checks state it; filled as sections are built, so a
 wrong-type error can state the range too (the checks stay the one home of each rule)."""
+
+
+def _default(library_class: type, name: str) -> Any:
+    """The default of option ``name`` in the library class it configures: the one home of each default."""
+    return library_class.__dataclass_fields__[name].default
 
 
 def _check(condition: bool, option: str, value: Any, allowed: str) -> None:
@@ -76,13 +86,15 @@ class DataSection:
     """
 
     root: Optional[str] = None
+    # Two defaults set here: the frame transform keeps tonic's full resolution and 10 bins, the
+    # trainer pools 2 x 2 (a 4x smaller input layer) and uses 8 bins.
     num_time_bins: int = 8
-    window_us: Optional[int] = None
-    duration_us: int = 315_000
-    include_incomplete: bool = False
+    window_us: Optional[int] = _default(FrameConfig, "window_us")
+    duration_us: int = _default(FrameConfig, "duration_us")
+    include_incomplete: bool = _default(FrameConfig, "include_incomplete")
     pool: int = 2
-    binarize: bool = False
-    first_saccade_only: bool = False
+    binarize: bool = _default(FrameConfig, "binarize")
+    first_saccade_only: bool = _default(FrameConfig, "first_saccade_only")
     validation_fraction: float = 0.1
     cache_dir: Optional[str] = None
     skip_bad: bool = False
@@ -120,10 +132,8 @@ class DataSection:
         """``(P, H, W)`` of one time bin of the frames."""
         return (NUM_POLARITIES, SENSOR_HEIGHT // self.pool, SENSOR_WIDTH // self.pool)
 
-    def frame_config(self):
+    def frame_config(self) -> FrameConfig:
         """The equivalent :class:`eggroll_snn.data.frames.FrameConfig`."""
-        from eggroll_snn.data.frames import FrameConfig
-
         return FrameConfig(
             num_time_bins=self.num_time_bins,
             window_us=self.window_us,
@@ -158,25 +168,23 @@ class NetworkSection:
         and sum-pooling window.
     """
 
-    hidden_sizes: tuple[int, ...] = (128,)
-    beta: float = 0.9
-    threshold: float = 1.0
-    reset: Literal["subtract", "zero"] = "subtract"
-    readout: Literal["mean", "max", "spike_count"] = "mean"
-    readout_beta: float = 0.9
-    learn_beta: bool = False
-    learn_threshold: bool = False
-    init_gain: float = 1.0
-    compute_dtype: Literal["float32", "bfloat16"] = "float32"
+    hidden_sizes: tuple[int, ...] = _default(NetworkConfig, "hidden_sizes")
+    beta: float = _default(NetworkConfig, "beta")
+    threshold: float = _default(NetworkConfig, "threshold")
+    reset: Literal["subtract", "zero"] = _default(NetworkConfig, "reset")
+    readout: Literal["mean", "max", "spike_count"] = _default(NetworkConfig, "readout")
+    readout_beta: float = _default(NetworkConfig, "readout_beta")
+    learn_beta: bool = _default(NetworkConfig, "learn_beta")
+    learn_threshold: bool = _default(NetworkConfig, "learn_threshold")
+    init_gain: float = _default(NetworkConfig, "init_gain")
+    compute_dtype: Literal["float32", "bfloat16"] = _default(NetworkConfig, "compute_dtype")
     weights: Literal["float32", "int8", "int4"] = "float32"
-    conv_channels: tuple[int, ...] = ()
-    conv_kernel: int = 3
-    conv_stride: int = 1
-    conv_pool: int = 2
+    conv_channels: tuple[int, ...] = _default(NetworkConfig, "conv_channels")
+    conv_kernel: int = _default(NetworkConfig, "conv_kernel")
+    conv_stride: int = _default(NetworkConfig, "conv_stride")
+    conv_pool: int = _default(NetworkConfig, "conv_pool")
 
     def __post_init__(self) -> None:
-        from eggroll_snn.quantize import check_weight_format
-
         check_weight_format(self.weights, "network.weights")
         for index, size in enumerate(self.hidden_sizes):
             _check(1 <= size <= 1_000_000, f"network.hidden_sizes[{index}]", size, "an integer 1..1000000")
@@ -196,10 +204,8 @@ class NetworkSection:
         _check(1 <= self.conv_stride <= 34, "network.conv_stride", self.conv_stride, "an integer 1..34")
         _check(1 <= self.conv_pool <= 34, "network.conv_pool", self.conv_pool, "an integer 1..34")
 
-    def network_config(self, input_shape: tuple[int, int, int]):
+    def network_config(self, input_shape: tuple[int, int, int]) -> NetworkConfig:
         """The :class:`eggroll_snn.snn.NetworkConfig` for frames of ``input_shape`` (P, H, W) per time step."""
-        from eggroll_snn.snn import NetworkConfig
-
         return NetworkConfig(
             input_size=math.prod(input_shape),
             input_shape=tuple(input_shape),
@@ -248,23 +254,25 @@ class StrategySection:
     """
 
     method: str = "eggroll"
-    population_size: int = 512
-    sigma: float = 0.05
-    rank: int = 4
-    learning_rate: float = 0.01
-    optimizer: Literal["adam", "sgd"] = "adam"
-    weight_decay: float = 0.0
-    antithetic: bool = True
-    fitness_shaping: Literal["centered_rank", "zscore"] = "centered_rank"
-    sigma_schedule: Literal["constant", "linear", "cosine"] = "constant"
-    sigma_final_fraction: float = 1.0
+    population_size: int = _default(StrategyConfig, "population_size")
+    sigma: float = _default(StrategyConfig, "sigma")
+    rank: int = _default(EggrollStrategy, "rank")
+    learning_rate: float = _default(StrategyConfig, "learning_rate")
+    optimizer: Literal["adam", "sgd"] = _default(StrategyConfig, "optimizer")
+    weight_decay: float = _default(StrategyConfig, "weight_decay")
+    antithetic: bool = _default(StrategyConfig, "antithetic")
+    fitness_shaping: Literal["centered_rank", "zscore"] = _default(StrategyConfig, "fitness_shaping")
+    sigma_schedule: Literal["constant", "linear", "cosine"] = _default(StrategyConfig, "sigma_schedule")
+    sigma_final_fraction: float = _default(StrategyConfig, "sigma_final_fraction")
+    # The one default set here: a training run knows its length (train.generations), so the
+    # learning rate decays by cosine over it; the library, which does not, keeps it constant.
     learning_rate_schedule: Literal["constant", "linear", "cosine"] = "cosine"
-    learning_rate_final_fraction: float = 0.05
-    surrogate: Literal["fast_sigmoid", "arctan"] = "fast_sigmoid"
-    surrogate_slope: float = 10.0
+    learning_rate_final_fraction: float = _default(StrategyConfig, "learning_rate_final_fraction")
+    surrogate: Literal["fast_sigmoid", "arctan"] = _default(SurrogateGradient, "surrogate")
+    surrogate_slope: float = _default(SurrogateGradient, "surrogate_slope")
 
     def __post_init__(self) -> None:
-        methods = _registered_methods()
+        methods = tuple(STRATEGIES) + tuple(GRADIENT_METHODS)
         _check(self.method in methods, "strategy.method", self.method, f"one of {', '.join(sorted(methods))}")
         _check(2 <= self.population_size <= 1_000_000, "strategy.population_size", self.population_size, "an integer 2..1000000")
         _check(
@@ -371,12 +379,12 @@ class TrainConfig:
     train: TrainSection = dataclasses.field(default_factory=TrainSection)
 
     def __post_init__(self) -> None:
-        # EGGROLL's factors are A (m, r), B (n, r): each weight uses min(r, m, n), so a rank above
-        # the largest min(m, n) would clip every weight and name a rank that no layer uses.
+        # A low-rank method's rank is bounded by the network's weights (the rule: strategies.max_rank).
         network = self.network_config()  # raises on impossible conv blocks
-        if self.strategy.method == "eggroll":
+        method_class = STRATEGIES.get(self.strategy.method)
+        if method_class is not None and "rank" in method_class.__dataclass_fields__:
             shapes = network.weight_shapes
-            widest = max(min(m, n) for m, n in shapes)
+            widest = max_rank(shapes)
             _check(
                 self.strategy.rank <= widest, "strategy.rank", self.strategy.rank,
                 f"at most {widest}, the largest min(m, n) of the network's weight matrices "
@@ -400,13 +408,6 @@ class TrainConfig:
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
-
-
-def _registered_methods() -> tuple[str, ...]:
-    from eggroll_snn.bptt import GRADIENT_METHODS
-    from eggroll_snn.strategies import STRATEGIES
-
-    return tuple(STRATEGIES) + tuple(GRADIENT_METHODS)
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,11 +12,12 @@ import dataclasses
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.strategies.base import (
     EvolutionStrategy,
+    OptimizerConfig,
     StrategyConfig,
     StrategyState,
     raise_if_all_fitness_nan,
 )
-from eggroll_snn.strategies.eggroll import EggrollStrategy
+from eggroll_snn.strategies.eggroll import EggrollStrategy, max_rank
 from eggroll_snn.strategies.full_rank import FullRankStrategy
 
 STRATEGIES: dict[str, type[EvolutionStrategy]] = {
@@ -48,9 +49,11 @@ __all__ = [
     "STRATEGIES",
     "make_strategy",
     "EvolutionStrategy",
+    "OptimizerConfig",
     "StrategyConfig",
     "StrategyState",
     "EggrollStrategy",
     "FullRankStrategy",
+    "max_rank",
     "raise_if_all_fitness_nan",
 ]

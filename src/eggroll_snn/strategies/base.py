@@ -57,71 +57,56 @@ class StrategyState(NamedTuple):
 
 
 @dataclass(frozen=True)
-class StrategyConfig:
-    """Static options shared by every strategy (validated on construction, hashable).
+class OptimizerConfig:
+    """The optimiser that turns an ascent direction (ES) or a gradient (BPTT) into an update.
+
+    These defaults are the project's: ``eggroll_snn.config``'s ``[strategy]`` section takes its
+    defaults from these classes, so the library and the command line start from the same values.
 
     Attributes:
-      population_size: members N per generation; even when ``antithetic``.
-      sigma: noise scale (> 0): member ``i`` is evaluated at ``params + sigma * E_i``.
       learning_rate: optimiser step size (> 0).
       optimizer: ``"adam"`` (default) or ``"sgd"``.
       weight_decay: decoupled decay of the 2-D weights per step, as a fraction of
         ``learning_rate`` (AdamW convention); 0 disables it.
-      fitness_shaping: ``"centered_rank"`` (default) or ``"zscore"``.
-      antithetic: evaluate each noise draw with both signs (members 2k, 2k+1).
-      sigma_schedule, learning_rate_schedule: ``"constant"``, ``"linear"`` or ``"cosine"`` decay
-        from the initial value to ``*_final_fraction`` of it over ``total_generations``.
-      sigma_final_fraction, learning_rate_final_fraction: end value / start value, in [0, 1].
+      learning_rate_schedule: ``"constant"``, ``"linear"`` or ``"cosine"`` decay from
+        ``learning_rate`` to ``learning_rate_final_fraction`` of it over ``total_generations``.
+        (Constant here, where the run length is unknown; the training config decays it by cosine
+        over ``train.generations``.)
+      learning_rate_final_fraction: end value / start value, in [0, 1].
       total_generations: length of a decaying schedule (required for non-constant schedules).
     """
 
-    population_size: int = 256
-    sigma: float = 0.05
     learning_rate: float = 0.01
     optimizer: str = "adam"
     weight_decay: float = 0.0
-    fitness_shaping: str = "centered_rank"
-    antithetic: bool = True
-    sigma_schedule: str = "constant"
-    sigma_final_fraction: float = 0.1
     learning_rate_schedule: str = "constant"
-    learning_rate_final_fraction: float = 0.1
+    learning_rate_final_fraction: float = 0.05
     total_generations: int | None = None
 
     def __post_init__(self):
-        size = self.population_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 2:
-            raise ConfigError(f"population_size={size!r} must be an integer >= 2")
-        if self.antithetic and size % 2:
-            raise ConfigError(
-                f"population_size={size} is odd, but antithetic=True evaluates members in +/- pairs "
-                "(2k, 2k+1); use an even population_size or antithetic=False"
-            )
-        for name in ("sigma", "learning_rate"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-                raise ConfigError(f"{name}={value!r} must be a finite number > 0")
+        if not (isinstance(self.learning_rate, (int, float)) and np.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ConfigError(f"learning_rate={self.learning_rate!r} must be a finite number > 0")
         if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
             raise ConfigError(f"weight_decay={self.weight_decay!r} must be a number >= 0")
         _require_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _require_choice("fitness_shaping", self.fitness_shaping, tuple(SHAPINGS))
-        for prefix in ("sigma", "learning_rate"):
-            schedule = getattr(self, f"{prefix}_schedule")
-            _require_choice(f"{prefix}_schedule", schedule, SCHEDULES)
-            fraction = getattr(self, f"{prefix}_final_fraction")
-            if not 0.0 <= fraction <= 1.0:
-                raise ConfigError(f"{prefix}_final_fraction={fraction!r} must lie in [0, 1]")
-            if schedule != "constant" and (
-                isinstance(self.total_generations, bool)
-                or not isinstance(self.total_generations, int)
-                or self.total_generations < 1
-            ):
-                raise ConfigError(
-                    f"{prefix}_schedule={schedule!r} decays over total_generations, which is "
-                    f"{self.total_generations!r}; set total_generations to a positive integer"
-                )
+        self._check_schedule("learning_rate")
 
-    # -- schedules and optimiser -------------------------------------------------------------
+    def _check_schedule(self, prefix: str) -> None:
+        schedule = getattr(self, f"{prefix}_schedule")
+        _require_choice(f"{prefix}_schedule", schedule, SCHEDULES)
+        fraction = getattr(self, f"{prefix}_final_fraction")
+        if not 0.0 <= fraction <= 1.0:
+            raise ConfigError(f"{prefix}_final_fraction={fraction!r} must lie in [0, 1]")
+        if schedule != "constant" and (
+            isinstance(self.total_generations, bool)
+            or not isinstance(self.total_generations, int)
+            or self.total_generations < 1
+        ):
+            raise ConfigError(
+                f"{prefix}_schedule={schedule!r} decays over total_generations, which is "
+                f"{self.total_generations!r}; set total_generations to a positive integer"
+            )
+
     def _schedule(self, prefix: str) -> optax.Schedule:
         start = float(getattr(self, prefix))
         kind = getattr(self, f"{prefix}_schedule")
@@ -132,12 +117,8 @@ class StrategyConfig:
             return optax.linear_schedule(start, start * end_fraction, self.total_generations)
         return optax.cosine_decay_schedule(start, self.total_generations, alpha=end_fraction)
 
-    def sigma_at(self, generation) -> jax.Array:
-        """The noise scale used in ``generation`` (a scalar; ``generation`` may be traced)."""
-        return jnp.asarray(self._schedule("sigma")(generation), jnp.float32)
-
     def learning_rate_at(self, generation) -> jax.Array:
-        """The learning rate used in ``generation``."""
+        """The learning rate used in ``generation`` (a scalar; ``generation`` may be traced)."""
         return jnp.asarray(self._schedule("learning_rate")(generation), jnp.float32)
 
     def optimizer_transform(self) -> optax.GradientTransformation:
@@ -149,6 +130,47 @@ class StrategyConfig:
             return optax.adamw(learning_rate, weight_decay=self.weight_decay, mask=matrices)
         decay = optax.add_decayed_weights(self.weight_decay, mask=matrices)
         return optax.chain(decay, optax.sgd(learning_rate))
+
+
+@dataclass(frozen=True)
+class StrategyConfig(OptimizerConfig):
+    """Static options shared by every evolution strategy (validated on construction, hashable).
+
+    Attributes (besides the optimiser's, see :class:`OptimizerConfig`):
+      population_size: members N per generation; even when ``antithetic``.
+      sigma: noise scale (> 0): member ``i`` is evaluated at ``params + sigma * E_i``.
+      fitness_shaping: ``"centered_rank"`` (default) or ``"zscore"``.
+      antithetic: evaluate each noise draw with both signs (members 2k, 2k+1).
+      sigma_schedule: ``"constant"``, ``"linear"`` or ``"cosine"`` decay from ``sigma`` to
+        ``sigma_final_fraction`` of it over ``total_generations``.
+      sigma_final_fraction: end value / start value, in [0, 1].
+    """
+
+    population_size: int = 512
+    sigma: float = 0.05
+    fitness_shaping: str = "centered_rank"
+    antithetic: bool = True
+    sigma_schedule: str = "constant"
+    sigma_final_fraction: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        size = self.population_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+            raise ConfigError(f"population_size={size!r} must be an integer >= 2")
+        if self.antithetic and size % 2:
+            raise ConfigError(
+                f"population_size={size} is odd, but antithetic=True evaluates members in +/- pairs "
+                "(2k, 2k+1); use an even population_size or antithetic=False"
+            )
+        if not (isinstance(self.sigma, (int, float)) and np.isfinite(self.sigma) and self.sigma > 0):
+            raise ConfigError(f"sigma={self.sigma!r} must be a finite number > 0")
+        _require_choice("fitness_shaping", self.fitness_shaping, tuple(SHAPINGS))
+        self._check_schedule("sigma")
+
+    def sigma_at(self, generation) -> jax.Array:
+        """The noise scale used in ``generation`` (a scalar; ``generation`` may be traced)."""
+        return jnp.asarray(self._schedule("sigma")(generation), jnp.float32)
 
 
 def _require_choice(name: str, value, allowed: tuple[str, ...]) -> None:
@@ -305,6 +327,7 @@ def raise_if_all_fitness_nan(info: dict, generation: int | None = None) -> None:
 
 
 __all__ = [
+    "OptimizerConfig",
     "StrategyConfig",
     "StrategyState",
     "EvolutionStrategy",

@@ -34,6 +34,15 @@ from eggroll_snn.strategies import noise
 from eggroll_snn.strategies.base import EvolutionStrategy
 
 
+def max_rank(weight_shapes, default: int = 1) -> int:
+    """The largest useful rank for weights of ``weight_shapes`` ``[(m, n), ...]``: the largest min(m, n).
+
+    Each weight uses ``min(r, m, n)``, so a rank above this would clip every weight and name a
+    rank that no layer uses. ``default`` when there is no weight.
+    """
+    return max((min(shape) for shape in weight_shapes), default=default)
+
+
 @dataclass(frozen=True)
 class EggrollStrategy(EvolutionStrategy):
     """Low-rank ES (maximises fitness); all options of :class:`StrategyConfig` plus ``rank``.
@@ -45,7 +54,7 @@ class EggrollStrategy(EvolutionStrategy):
     """
 
     name: ClassVar[str] = "eggroll"
-    rank: int = 1
+    rank: int = 4
 
     def __post_init__(self):
         super().__post_init__()
@@ -58,7 +67,7 @@ class EggrollStrategy(EvolutionStrategy):
 
     def _check_params(self, params) -> None:
         weights = [leaf.shape for leaf in jax.tree_util.tree_leaves(params) if leaf.ndim == 2]
-        widest = max((min(shape) for shape in weights), default=self.rank)
+        widest = max_rank(weights, default=self.rank)
         if self.rank > widest:
             raise ConfigError(
                 f"rank={self.rank} exceeds min(m, n) = {widest} of every weight "
@@ -79,4 +88,4 @@ class EggrollStrategy(EvolutionStrategy):
         return jnp.einsum("kmr,knr->mn", weighted, b) / math.sqrt(rank)
 
 
-__all__ = ["EggrollStrategy"]
+__all__ = ["EggrollStrategy", "max_rank"]

@@ -11,7 +11,7 @@ The files the trainer writes are :mod:`eggroll_snn.run_folder`'s, which is what 
 
 from eggroll_snn.training.data import TrainingData, prepare_data, shift_frames
 from eggroll_snn.training.loop import TrainResult, TrainingState, train
-from eggroll_snn.training.step import chunk_length, make_generation_step, make_strategy
+from eggroll_snn.training.step import chunk_length, make_generation_step, strategy_from_config
 
 __all__ = [
     "TrainingData",
@@ -22,5 +22,5 @@ __all__ = [
     "train",
     "chunk_length",
     "make_generation_step",
-    "make_strategy",
+    "strategy_from_config",
 ]

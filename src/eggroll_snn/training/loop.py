@@ -143,7 +143,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     run_dir = distributed.process_run_dir(run_dir)  # the run folder itself on one process
     run_folder.check_run_dir(config, run_dir, resume)
     network = config.network_config()
-    strategy = step_module.make_strategy(config)
+    strategy = step_module.strategy_from_config(config)
     population = step_module.sharded_population(config, network, strategy)  # None: one device
     metrics_path, checkpoint_dir = run_dir / run_folder.METRICS_FILE, run_dir / run_folder.CHECKPOINT_DIR
     # A resumed run's state comes from its checkpoint; train.init_from only seeds a new run.

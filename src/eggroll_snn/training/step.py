@@ -29,41 +29,23 @@ from eggroll_snn.quantize import WeightGrid
 from eggroll_snn.training.data import shift_frames
 
 
-def make_strategy(config: TrainConfig):
-    """The strategy named by ``config.strategy.method`` with the config's options.
+def strategy_from_config(config: TrainConfig):
+    """The strategy (or gradient method) named by ``config.strategy.method``, with the section's options.
 
-    A gradient method (:data:`eggroll_snn.bptt.GRADIENT_METHODS`) comes back in the strategies'
-    place; :func:`make_generation_step` gives it the minibatch instead of asking and telling.
+    Every option of the ``[strategy]`` section that the method's class has is passed on (the
+    section takes its defaults from those classes), plus ``total_generations`` from
+    ``train.generations`` for the schedules. A gradient method (:data:`eggroll_snn.bptt.GRADIENT_METHODS`)
+    comes back in the strategies' place; :func:`make_generation_step` gives it the minibatch
+    instead of asking and telling.
     """
     section = config.strategy
-    if section.method in bptt.GRADIENT_METHODS:
-        return bptt.GRADIENT_METHODS[section.method](
-            learning_rate=section.learning_rate,
-            optimizer=section.optimizer,
-            weight_decay=section.weight_decay,
-            learning_rate_schedule=section.learning_rate_schedule,
-            learning_rate_final_fraction=section.learning_rate_final_fraction,
-            total_generations=config.train.generations,
-            surrogate=section.surrogate,
-            surrogate_slope=section.surrogate_slope,
-        )
+    method_class = strategies.STRATEGIES.get(section.method) or bptt.GRADIENT_METHODS[section.method]
     options = {
-        "population_size": section.population_size,
-        "sigma": section.sigma,
-        "learning_rate": section.learning_rate,
-        "optimizer": section.optimizer,
-        "weight_decay": section.weight_decay,
-        "fitness_shaping": section.fitness_shaping,
-        "antithetic": section.antithetic,
-        "sigma_schedule": section.sigma_schedule,
-        "sigma_final_fraction": section.sigma_final_fraction,
-        "learning_rate_schedule": section.learning_rate_schedule,
-        "learning_rate_final_fraction": section.learning_rate_final_fraction,
-        "total_generations": config.train.generations,
+        field.name: getattr(section, field.name)
+        for field in dataclasses.fields(method_class)
+        if field.name in section.__dataclass_fields__ and field.name != "method"
     }
-    if "rank" in {field.name for field in dataclasses.fields(strategies.STRATEGIES[section.method])}:
-        options["rank"] = section.rank
-    return strategies.make_strategy(section.method, **options)
+    return method_class(**options, total_generations=config.train.generations)
 
 
 def member_evaluate(network: snn.NetworkConfig, antithetic_pairs: bool = False):
@@ -189,7 +171,7 @@ def chunk_length(train: TrainSection) -> int:
 
 
 __all__ = [
-    "make_strategy",
+    "strategy_from_config",
     "member_evaluate",
     "sharded_population",
     "minibatch",
