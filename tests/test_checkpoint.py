@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eggroll_snn import checkpoint
+from eggroll_snn import atomic_files, checkpoint
 from eggroll_snn.checkpoint import (
     CheckpointWarning,
     latest_valid_checkpoint,
@@ -214,7 +214,7 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        checkpoint.atomic_write(target, failing)
+        atomic_files.atomic_write(target, failing)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
 

@@ -14,7 +14,7 @@ import sys
 import jax.numpy as jnp
 import pytest
 
-from eggroll_snn import checkpoint
+from eggroll_snn import atomic_files, checkpoint
 from eggroll_snn.tools import fault_injection
 
 
@@ -39,7 +39,7 @@ def test_atomic_write_removes_only_dead_writers_temporary_files(tmp_path):
         live.write_bytes(b"another writer, still running")
         other = tmp_path / f".config.toml.tmp-{_dead_pid()}"
         other.write_bytes(b"another target")
-        checkpoint.atomic_write_text(target, "{}\n")
+        atomic_files.atomic_write_text(target, "{}\n")
         assert target.read_text() == "{}\n"
         assert not dead.exists()  # its writer is gone: removed
         assert live.exists()  # its writer runs: untouched

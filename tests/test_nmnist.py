@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eggroll_snn.data import nmnist
+from eggroll_snn.data import layout
 from eggroll_snn.data.events import EVENT_DTYPE, encode_events, read_events
 from eggroll_snn.data.nmnist import NMNIST, SENSOR_SIZE, scan_split
 from eggroll_snn.errors import ConfigError, DataFormatError
@@ -233,7 +233,7 @@ def test_zip_members_outside_the_layout_or_too_large(tmp_path, nmnist_small_root
         "Test/x/b.bin",
         "elsewhere/c.bin",
     ]
-    monkeypatch.setattr(nmnist, "MAX_RECORDING_BYTES", 100)
+    monkeypatch.setattr(layout, "MAX_RECORDING_BYTES", 100)
     with pytest.raises(DataFormatError, match=r"a\.bin: \d+ bytes is more than the 100-byte limit"):
         NMNIST(tmp_path, "test")
 

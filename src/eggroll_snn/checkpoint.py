@@ -22,10 +22,8 @@ the leaf otherwise, e.g. for a checkpoint written with a different network confi
 from __future__ import annotations
 
 import dataclasses
-import glob
 import hashlib
 import json
-import os
 import re
 import struct
 import warnings
@@ -38,6 +36,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from eggroll_snn.atomic_files import atomic_write, atomic_write_text, remove_stale_temporaries
 from eggroll_snn.errors import CheckpointError
 
 FORMAT = "eggroll-snn-checkpoint"
@@ -74,73 +73,6 @@ class Checkpoint:
     json_path: Path
     npz_path: Path
     metadata: dict
-
-
-# --------------------------------------------------------------------------------------------
-# Atomic file writes
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. platforms that cannot open folders; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (OSError, OverflowError):  # e.g. another user's process: leave its file alone
-        return True
-    return True
-
-
-def remove_stale_temporaries(directory: Path, name_glob: str = "*") -> None:
-    """Delete ``.<name>.tmp-<pid>`` files left in ``directory`` by writers that were killed.
-
-    A process killed between creating its temporary file and renaming it (``kill -9``, OOM,
-    power loss) leaves the file behind; only files whose ``pid`` no longer runs are removed, so
-    a live writer's file is never touched.
-    """
-    try:
-        candidates = list(Path(directory).glob(f".{name_glob}.tmp-*"))
-    except OSError:
-        return
-    for candidate in candidates:
-        pid = candidate.name.rpartition(".tmp-")[2]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            candidate.unlink(missing_ok=True)
-
-
-def atomic_write(path: Path, write) -> None:
-    """Create ``path`` atomically: ``write(file)`` into a temporary file, fsync, rename, fsync dir.
-
-    Temporary files of ``path`` left by killed writers are removed first.
-    """
-    path = Path(path)
-    remove_stale_temporaries(path.parent, glob.escape(path.name))
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(temporary, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    _fsync_directory(path.parent)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """:func:`atomic_write` of UTF-8 text."""
-    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 # --------------------------------------------------------------------------------------------
@@ -488,9 +420,6 @@ def config_differences(stored: Mapping, expected: Mapping, ignore: tuple[str, ..
 __all__ = [
     "Checkpoint",
     "CheckpointWarning",
-    "atomic_write",
-    "atomic_write_text",
-    "remove_stale_temporaries",
     "describe_tree",
     "save_tree",
     "verify",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from eggroll_snn.errors import TrainingError
+from eggroll_snn.run_folder import read_metrics
 
 
 def _series(records: list[dict], x_name: str, y_name: str) -> tuple[list[float], list[float]]:
@@ -34,8 +35,6 @@ def plot_run(run_dir: str | Path) -> list[Path]:
 
     matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
-
-    from eggroll_snn.run_folder import read_metrics
 
     run_dir = Path(run_dir)
     records = read_metrics(run_dir / "metrics.jsonl")

@@ -25,6 +25,7 @@ from typing import Any
 import jax
 
 from eggroll_snn import checkpoint, config as config_module, snn
+from eggroll_snn.atomic_files import atomic_write_text
 from eggroll_snn.config import TrainConfig, from_dict
 from eggroll_snn.errors import CheckpointError, ConfigError, TrainingError
 
@@ -80,7 +81,7 @@ def read_metrics(path: str | Path) -> list[dict]:
 def truncate_metrics(path: Path, generation: int) -> None:
     """Keep only the lines of generations ``<= generation`` (atomically)."""
     kept = [record for record in read_metrics(path) if record.get("generation", 0) <= generation]
-    checkpoint.atomic_write_text(path, "".join(json.dumps(record) + "\n" for record in kept))
+    atomic_write_text(path, "".join(json.dumps(record) + "\n" for record in kept))
 
 
 def json_number(value: Any) -> Any:
@@ -112,7 +113,7 @@ def check_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> None:
 
 def write_config(config: TrainConfig, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint.atomic_write_text(
+    atomic_write_text(
         run_dir / CONFIG_FILE, config_module.dumps(config, header="eggroll-snn training run: the resolved configuration.")
     )
 
@@ -184,7 +185,7 @@ def load_model(run_dir: str | Path) -> tuple[Any, TrainConfig, dict]:
 
 def write_json(path: Path, record: Any) -> None:
     """``record`` as indented JSON at ``path`` (atomically)."""
-    checkpoint.atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(record, indent=1) + "\n")
 
 
 __all__ = [

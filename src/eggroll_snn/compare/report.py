@@ -9,6 +9,7 @@ import statistics
 from pathlib import Path
 
 from eggroll_snn.compare.methods import CompareConfig
+from eggroll_snn.run_folder import read_metrics
 
 #: Columns of ``runs.csv``.
 RUN_FIELDS = (
@@ -136,8 +137,6 @@ def write_plots(out: Path, runs: list[dict], summary: list[dict]) -> list[Path]:
 
     matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
-
-    from eggroll_snn.run_folder import read_metrics
 
     labels = list(dict.fromkeys(row["method"] for row in runs))
     colours = {label: plt.get_cmap("tab10")(index % 10) for index, label in enumerate(labels)}

@@ -19,11 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from eggroll_snn import config as config_module
+from eggroll_snn.baselines import linear_baselines_for_seeds
 from eggroll_snn.compare.methods import CompareConfig
 from eggroll_snn.compare.report import summarise, write_plots, write_tables
 from eggroll_snn.config import TrainConfig
 from eggroll_snn.errors import ConfigError, EggrollSNNError, TrainingError
 from eggroll_snn.process_memory import peak_rss_bytes
+from eggroll_snn.run_folder import read_metrics
+from eggroll_snn.training import train
 
 
 def _worker(run_dir: Path) -> int:
@@ -33,8 +36,6 @@ def _worker(run_dir: Path) -> int:
     end, and the message of a :class:`~eggroll_snn.errors.EggrollSNNError` that stopped training
     (e.g. a diverged network) or null.
     """
-    from eggroll_snn.training import train  # here, so importing the comparison does not load JAX
-
     config = config_module.load(run_dir / "compare-config.toml")
     error = None
     try:
@@ -47,8 +48,6 @@ def _worker(run_dir: Path) -> int:
 
 
 def _median_seconds_per_generation(run_dir: Path) -> float:
-    from eggroll_snn.run_folder import read_metrics
-
     values = [r["seconds_per_generation"] for r in read_metrics(run_dir) if r.get("seconds_per_generation") is not None]
     return statistics.median(values) if values else math.nan
 
@@ -165,8 +164,6 @@ def linear_baselines(config: CompareConfig, out: Path) -> dict:
     comparison. Returns ``{"per_seed": [...], "test_accuracy_mean", "test_accuracy_std",
     "validation_accuracy_mean"}``.
     """
-    from eggroll_snn.baselines import linear_baselines_for_seeds  # here: importing the comparison loads no JAX
-
     paths = {seed: out / "baseline" / f"seed-{seed}.json" for seed in config.seed_values()}
     missing = [seed for seed, path in paths.items() if not path.is_file()]
     for result in linear_baselines_for_seeds(config.base, missing) if missing else []:

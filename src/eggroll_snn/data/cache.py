@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from eggroll_snn.data.frames import FrameConfig, events_to_frames
-from eggroll_snn.data.nmnist import NUM_CLASSES, SENSOR_SIZE, SplitFiles, scan_split
+from eggroll_snn.data.layout import NUM_CLASSES, SplitFiles, scan_split
+from eggroll_snn.data.nmnist import SENSOR_SIZE
 from eggroll_snn.errors import CacheError, ConfigError, DataFormatError
 
 CACHE_FORMAT_VERSION = 2  # 2: recordings with unsorted timestamps are bad

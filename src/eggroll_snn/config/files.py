@@ -1,0 +1,236 @@
+"""A :class:`TrainConfig` from and to plain data: TOML files, ``--set section.key=value`` overrides.
+
+Values are checked against each option's type with the option's name (ints widen to floats,
+lists to tuples); unknown sections and keys are refused with their name. :func:`dumps` writes a
+TOML file that :func:`loads` reads back to an equal config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+from eggroll_snn.config.sections import _ALLOWED, SECTIONS, TrainConfig
+from eggroll_snn.errors import ConfigError
+
+
+def _type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(choice) for choice in typing.get_args(hint))
+    if origin in (typing.Union, types.UnionType):
+        inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _type_name(inner[0]) + " (or unset)"
+    if origin is tuple:
+        return f"a list of {_type_name(typing.get_args(hint)[0])}s"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(hint, str(hint))
+
+
+def _range_of(option: str) -> str:
+    """``", allowed: <range>"`` for ``option`` (or its list), or "" when it has no range check."""
+    if not _ALLOWED:
+        for cls in SECTIONS.values():
+            cls()  # the defaults pass every check, recording each option's range on the way
+    allowed = _ALLOWED.get(option.split("[")[0])
+    return f" ({allowed})" if allowed else ""
+
+
+def _coerce(value: Any, hint: Any, option: str) -> Any:
+    """Check ``value`` against the type ``hint`` of ``option``; ints widen to floats, lists to tuples."""
+    origin = typing.get_origin(hint)
+    wrong = ConfigError(f"option {option} = {value!r} has the wrong type: expected {_type_name(hint)}{_range_of(option)}")
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _coerce(value, inner[0], option)
+    if origin is Literal:
+        if value not in typing.get_args(hint) or not isinstance(value, str):
+            raise ConfigError(f"option {option} = {value!r} is not allowed: expected {_type_name(hint)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise wrong
+        item_hint = typing.get_args(hint)[0]
+        return tuple(_coerce(item, item_hint, f"{option}[{index}]") for index, item in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise wrong
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise wrong
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond the float range (TOML integers are unbounded here)
+            raise ConfigError(
+                f"option {option} = <an integer of {value.bit_length()} bits> is out of range: a number within +-1.8e308"
+            ) from None
+    if hint is str:
+        if not isinstance(value, str):
+            raise wrong
+        try:  # a path from the command line with non-UTF-8 bytes holds lone surrogates
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(
+                f"option {option} = {value!r} is not allowed: expected text that UTF-8 can encode (the run's "
+                "config.toml must store it); rename the file or folder"
+            ) from None
+        return value
+    raise TypeError(f"unsupported option type {hint!r} for {option}")  # a bug in this module
+
+
+def section_from_dict(name: str, table: Any) -> Any:
+    """Build section ``name`` from a mapping of its options; unknown keys raise :class:`ConfigError`."""
+    cls = SECTIONS[name]
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"section [{name}] must be a table of options, got {table!r}")
+    hints = typing.get_type_hints(cls)
+    known = {field.name for field in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown option {name}.{unknown[0]}; the options of [{name}] are: {', '.join(sorted(known))}"
+        )
+    values = {key: _coerce(value, hints[key], f"{name}.{key}") for key, value in table.items()}
+    return cls(**values)
+
+
+def from_dict(tables: Any) -> TrainConfig:
+    """Build a :class:`TrainConfig` from ``{"section": {"key": value}}``; missing keys take defaults."""
+    if not isinstance(tables, Mapping):
+        raise ConfigError(f"a configuration must be a table of sections, got {tables!r}")
+    unknown = sorted(set(tables) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown section [{unknown[0]}]; the sections are: {', '.join(SECTIONS)}")
+    return TrainConfig(**{name: section_from_dict(name, tables.get(name, {})) for name in SECTIONS})
+
+
+def loads(text: str, source: str = "<string>") -> TrainConfig:
+    """Parse TOML text into a validated :class:`TrainConfig`; ``source`` names it in errors."""
+    try:
+        tables = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML: {error}") from None
+    except (ValueError, RecursionError) as error:  # an integer of over 4300 digits; nesting too deep
+        raise ConfigError(f"{source}: not valid TOML: {type(error).__name__}: {error}") from None
+    try:
+        return from_dict(tables)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def load(path: str | Path) -> TrainConfig:
+    """Read a TOML config file (see ``configs/default.toml``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from None
+    return loads(text, source=str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# Overrides (`--set section.key=value` and the common command-line flags)
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Split ``"section.key=value"``; the value is read as a TOML value, else taken as a string.
+
+    ``"strategy.sigma=0.1"`` -> ``("strategy.sigma", 0.1)``; ``"network.hidden_sizes=[64, 64]"``
+    -> a list; ``"data.root=/data/nmnist"`` -> the string.
+    """
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not sep or "." not in key:
+        raise ConfigError(f"override {text!r} must look like section.key=value (e.g. strategy.sigma=0.05)")
+    try:
+        value = tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    except (ValueError, RecursionError) as error:  # an integer of over 4300 digits; nesting too deep
+        raise ConfigError(f"override {key}: its value cannot be read ({type(error).__name__}: {error})") from None
+    return key, value
+
+
+def apply_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainConfig:
+    """``config`` with ``{"section.key": value}`` replaced; the result is validated as a whole."""
+    tables = config.to_dict()
+    for key, value in overrides.items():
+        section, _, option = key.partition(".")
+        if section not in SECTIONS:
+            raise ConfigError(f"unknown option {key}: [{section}] is not a section ({', '.join(SECTIONS)})")
+        if option not in tables[section]:
+            raise ConfigError(
+                f"unknown option {key}; the options of [{section}] are: {', '.join(sorted(tables[section]))}"
+            )
+        tables[section][option] = value
+    return from_dict(tables)
+
+
+# --------------------------------------------------------------------------------------------
+# TOML writer (the subset a TrainConfig needs: strings, numbers, booleans, flat lists)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        text = repr(value)
+        # TOML needs a fraction or exponent to read a float back as a float.
+        return text if any(c in text for c in ".en") else text + ".0"
+    if isinstance(value, str):
+        # JSON's escaped string is a valid TOML basic string once DEL, which TOML also forbids
+        # raw and JSON leaves alone, is escaped too.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def dumps(config: TrainConfig, header: str = "") -> str:
+    """The resolved config as TOML; unset (None) options appear as comments.
+
+    ``loads(dumps(config)) == config`` for every valid config.
+    """
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    for name, table in config.to_dict().items():
+        if lines:
+            lines.append("")
+        lines.append(f"[{name}]")
+        for key, value in table.items():
+            if value is None:
+                lines.append(f"# {key} is unset")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def dump(config: TrainConfig, path: str | Path, header: str = "") -> None:
+    """Write :func:`dumps` of ``config`` to ``path``."""
+    Path(path).write_text(dumps(config, header), encoding="utf-8")
+
+
+__all__ = ["from_dict", "section_from_dict", "loads", "load", "dumps", "dump", "parse_assignment", "apply_overrides"]
