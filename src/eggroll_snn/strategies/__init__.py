@@ -15,6 +15,7 @@ from eggroll_snn.strategies.base import (
     OptimizerConfig,
     StrategyConfig,
     StrategyState,
+    all_fitness_nan_error,
     raise_if_all_fitness_nan,
 )
 from eggroll_snn.strategies.eggroll import EggrollStrategy, max_rank
@@ -55,5 +56,6 @@ __all__ = [
     "EggrollStrategy",
     "FullRankStrategy",
     "max_rank",
+    "all_fitness_nan_error",
     "raise_if_all_fitness_nan",
 ]

@@ -281,7 +281,7 @@ class EvolutionStrategy(StrategyConfig):
           ``(new_state, info)``; ``info`` holds scalars ``all_fitness_nan`` (bool: no member had a
           finite fitness; the state is then returned unchanged and training should stop, see
           :func:`raise_if_all_fitness_nan`), ``invalid_fitness`` (count of non-finite entries),
-          ``sigma`` and ``learning_rate`` used this generation, ``direction_norm`` (``||g||``).
+          ``sigma`` and ``learning_rate`` used this generation.
         """
         fitness = jnp.asarray(fitness, jnp.float32)
         if fitness.shape != (self.population_size,):
@@ -307,23 +307,28 @@ class EvolutionStrategy(StrategyConfig):
             "invalid_fitness": jnp.sum(~finite),
             "sigma": self.sigma_at(state.generation),
             "learning_rate": self.learning_rate_at(state.generation),
-            "direction_norm": jnp.sqrt(sum(jnp.sum(leaf**2) for leaf in jax.tree_util.tree_leaves(ascent))),
         }
         return new_state, info
 
 
+def all_fitness_nan_error(
+    generation: int | None = None, kept: str = "the last good checkpoint is kept", options: str = "sigma or learning_rate"
+) -> TrainingError:
+    """The error of a generation in which no member had a finite fitness (``kept``: what survives)."""
+    where = "" if generation is None else f" in generation {generation}"
+    return TrainingError(
+        f"every member's fitness was NaN or infinite{where}; the network diverged or the data "
+        f"holds non-finite values. Training stopped; {kept}. Try a smaller {options}, or check the input frames."
+    )
+
+
 def raise_if_all_fitness_nan(info: dict, generation: int | None = None) -> None:
-    """Raise :class:`TrainingError` when ``tell`` reported that no member had a finite fitness.
+    """Raise :func:`all_fitness_nan_error` when ``tell`` reported that no member had a finite fitness.
 
     Call it outside ``jit`` on the ``info`` returned by ``tell``.
     """
     if bool(np.asarray(info["all_fitness_nan"])):
-        where = "" if generation is None else f" in generation {generation}"
-        raise TrainingError(
-            f"every member's fitness was NaN or infinite{where}; the network diverged or the data "
-            "holds non-finite values. Training stopped; the last good checkpoint is kept. Try a smaller "
-            "sigma or learning_rate, or check the input frames."
-        )
+        raise all_fitness_nan_error(generation)
 
 
 __all__ = [
@@ -331,6 +336,7 @@ __all__ = [
     "StrategyConfig",
     "StrategyState",
     "EvolutionStrategy",
+    "all_fitness_nan_error",
     "raise_if_all_fitness_nan",
     "OPTIMIZERS",
     "SCHEDULES",

@@ -29,6 +29,7 @@ from eggroll_snn.data.source import load_frames
 from eggroll_snn.errors import CheckpointError, ConfigError, TrainingError
 from eggroll_snn.quantize import WeightGrid, integer_tree, model_on_grid
 from eggroll_snn.scoring import accuracy_report, mean_cross_entropy, predict_logits
+from eggroll_snn.strategies import all_fitness_nan_error
 from eggroll_snn.training import step as step_module
 from eggroll_snn.training.data import TrainingData, prepare_data
 from eggroll_snn.training.progress import Progress
@@ -293,11 +294,7 @@ class Loop:
     def _all_nan_error(self, generation: int) -> TrainingError:
         found = checkpoint.latest_valid_checkpoint(self.checkpoint_dir)
         kept = f"the last good checkpoint, {found.json_path}, is kept" if found else "no checkpoint had been written"
-        return TrainingError(
-            f"every one of the {self.config.strategy.population_size} members had a NaN or infinite fitness "
-            f"in generation {generation}; training stopped and {kept}. The network diverged: try a smaller "
-            "strategy.sigma or strategy.learning_rate"
-        )
+        return all_fitness_nan_error(generation, kept, options="strategy.sigma or strategy.learning_rate")
 
 
 def finish(config: TrainConfig, run_dir: Path, state: TrainingState, network, wall_time: float) -> TrainResult:
