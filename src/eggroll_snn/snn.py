@@ -12,6 +12,15 @@ Neuron models (one update per time bin ``t = 1..T``; state starts at zero; NIR-s
 
   ``v'`` is the membrane after reset, the state carried to the next step.
 
+* **Recurrent LIF hidden layer** (``recurrent=True``: every dense hidden layer) adds the layer's
+  own spikes of the previous step through a recurrent weight ``V`` (out, out), ``s[0] = 0``::
+
+      v[t]  = beta * v'[t-1] + W s_in[t] + V s[t-1] + b
+
+  ``V`` is one more 2-D weight, so the strategies perturb it like any other (a low-rank
+  ``E = s a b^T`` adds ``s * (s[t-1] b) a^T`` per step). It starts at zero: an untrained recurrent
+  network computes what the feed-forward one does, and training grows the recurrence.
+
 * **Convolutional LIF block** (``conv_channels``, before the dense layers): the same LIF
   equations with ``W s_in[t]`` replaced by a 2-D convolution (no padding, stride ``conv_stride``)
   of the block's input ``(H, W, C_in)`` with a ``k x k`` kernel, followed by sum pooling of the
@@ -34,13 +43,15 @@ Neuron models (one update per time bin ``t = 1..T``; state starts at zero; NIR-s
 
 Layers are evaluated one after another over the whole time window: a layer's input currents for
 all T steps are one matmul (through :func:`~eggroll_snn.perturbation.perturbed_linear`, so a
-low-rank perturbation costs only its rank-r term), then a ``lax.scan`` over time integrates them.
-This equals the step-by-step network exactly because nothing flows back from a later layer.
+low-rank perturbation costs only its rank-r term), then a ``lax.scan`` over time integrates them
+(the recurrent term, which needs the previous step's spikes, inside the scan). This equals the
+step-by-step network exactly because nothing flows back from a later layer.
 
 Shapes: inputs ``(B, T, input_size)`` (frames flattened to ``P*H*W`` per bin), logits
 ``(B, num_classes)``. Parameters are the plain pytree
 ``{"layers": [{"weight": (out, in), "bias": (out,)}, ..., read-out]}`` with optional per-neuron
-``"beta"`` / ``"threshold"`` vectors (out,) when they are learned.
+``"beta"`` / ``"threshold"`` vectors (out,) when they are learned and a ``"recurrent"`` (out, out)
+weight in each dense hidden layer of a recurrent network.
 """
 
 from __future__ import annotations
@@ -85,6 +96,7 @@ class NetworkConfig:
       conv_kernel: side k of the square kernels.
       conv_stride: stride of the convolutions.
       conv_pool: side of the sum-pooling window after each block (1: no pooling).
+      recurrent: give every dense hidden LIF layer a recurrent weight ``V`` (out, out), starting at 0.
     """
 
     input_size: int
@@ -104,6 +116,7 @@ class NetworkConfig:
     conv_kernel: int = 3
     conv_stride: int = 1
     conv_pool: int = 2
+    recurrent: bool = False
 
     def __post_init__(self):
         # Lists from TOML or argparse become tuples so the config stays hashable.
@@ -162,7 +175,8 @@ class NetworkConfig:
 
     @property
     def weight_shapes(self) -> tuple[tuple[int, int], ...]:
-        """``(out, in)`` of every layer's weight matrix (a conv kernel as (C_out, C_in*k*k)), read-out last."""
+        """``(out, in)`` of every weight matrix: each layer's (a conv kernel as (C_out, C_in*k*k)), read-out
+        last, then the recurrent weights (out, out) of a recurrent network's dense hidden layers."""
         shapes, fan_in = [], self.input_size
         channels_in = self.input_shape[0] if self.input_shape is not None else None
         for (height, width, channels) in self.conv_shapes:
@@ -171,6 +185,8 @@ class NetworkConfig:
         for size in (*self.hidden_sizes, self.num_classes):
             shapes.append((size, fan_in))
             fan_in = size
+        if self.recurrent:
+            shapes.extend((size, size) for size in self.hidden_sizes)
         return tuple(shapes)
 
     @property
@@ -209,7 +225,7 @@ def init_params(key: jax.Array, config: NetworkConfig) -> dict:
       ``{"layers": [{"weight": (out, in), "bias": (out,)[, "beta": (out,)][, "threshold": (out,)]}, ...]}``
       float32; the last layer is the read-out.
     """
-    shapes = config.weight_shapes
+    shapes = config.weight_shapes[: config.num_lif_layers + 1]  # the recurrent weights start at zero
     keys = jax.random.split(key, len(shapes))
     layers = []
     for index, (fan_out, fan_in) in enumerate(shapes):
@@ -223,6 +239,8 @@ def init_params(key: jax.Array, config: NetworkConfig) -> dict:
             layer["beta"] = jnp.full((fan_out,), config.readout_beta if is_readout and config.readout != "spike_count" else config.beta, jnp.float32)
         if config.learn_threshold and (not is_readout or config.readout == "spike_count"):
             layer["threshold"] = jnp.full((fan_out,), config.threshold, jnp.float32)
+        if config.recurrent and len(config.conv_channels) <= index < config.num_lif_layers:
+            layer["recurrent"] = jnp.zeros((fan_out, fan_out), jnp.float32)
         layers.append(layer)
     return {"layers": layers}
 
@@ -245,26 +263,41 @@ def _currents(layer: dict, layer_perturbation: dict | None, inputs: jax.Array, d
 
 
 def _lif_over_time(
-    currents: jax.Array, beta, threshold, reset: str, record: bool, spike_fn=None
+    currents: jax.Array, beta, threshold, reset: str, record: bool, spike_fn=None, feedback=None
 ) -> tuple[jax.Array, jax.Array | None]:
     """Integrate ``currents`` (T, B, H) through LIF neurons.
 
     Returns the spikes (T, B, H) and, with ``record``, the post-reset membranes (T, B, H) (else
     ``None``: stacking an unused trajectory costs a full write of it per member). ``spike_fn``:
-    see :func:`forward`.
+    see :func:`forward`. ``feedback(s[t-1]) -> (B, H)``: the recurrent current, or ``None``.
     """
 
-    def step(v, current):
+    def step(carry, current):
+        v, previous = carry
+        if feedback is not None:
+            current = current + feedback(previous)
         v = beta * v + current
         spikes = (v >= threshold).astype(current.dtype) if spike_fn is None else spike_fn(v, threshold)
         if reset == "subtract":
             v = v - threshold * spikes
         else:
             v = v * (1.0 - spikes)
-        return v, (spikes, v if record else None)
+        return (v, spikes if feedback is not None else previous), (spikes, v if record else None)
 
-    _, (spikes, membranes) = jax.lax.scan(step, jnp.zeros(currents.shape[1:], currents.dtype), currents)
+    zeros = jnp.zeros(currents.shape[1:], currents.dtype)
+    _, (spikes, membranes) = jax.lax.scan(step, (zeros, zeros), currents)
     return spikes, membranes
+
+
+def _recurrent_feedback(layer: dict, layer_perturbation: dict | None, dtype):
+    """``s -> s (V + E_V)^T`` of a recurrent layer, or ``None`` for a feed-forward one."""
+    if "recurrent" not in layer:
+        return None
+    perturbation = None if layer_perturbation is None else layer_perturbation.get("recurrent")
+    if dtype != jnp.float32:
+        perturbation = jax.tree_util.tree_map(lambda leaf: leaf.astype(dtype), perturbation)
+    weight = layer["recurrent"].astype(dtype)
+    return lambda spikes: perturbed_linear(spikes.astype(dtype), weight, perturbation).astype(jnp.float32)
 
 
 def _leaky_integrate(currents: jax.Array, beta) -> jax.Array:
@@ -348,7 +381,8 @@ def _run(
         threshold = jnp.maximum(
             _layer_constant(layer, layer_perturbation, "threshold", config.threshold), MIN_THRESHOLD
         )
-        return _lif_over_time(currents, beta, threshold, config.reset, record, spike_fn)
+        feedback = _recurrent_feedback(layer, layer_perturbation, dtype)
+        return _lif_over_time(currents, beta, threshold, config.reset, record, spike_fn, feedback)
 
     for index, (layer, layer_perturbation) in enumerate(zip(layers[:-1], layer_perturbations[:-1])):
         spikes, membranes = lif(layer, layer_perturbation, layer_currents(index, layer, layer_perturbation))

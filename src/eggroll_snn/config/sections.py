@@ -147,6 +147,8 @@ class NetworkSection:
       conv_channels: output channels of each convolutional LIF block before the dense layers
         (empty: a dense network); conv_kernel, conv_stride, conv_pool: their kernel side, stride
         and sum-pooling window.
+      recurrent: every dense hidden LIF layer also gets its own previous spikes through a
+        recurrent weight (out, out) that starts at zero (see :mod:`eggroll_snn.snn`).
     """
 
     hidden_sizes: tuple[int, ...] = _default(NetworkConfig, "hidden_sizes")
@@ -164,6 +166,7 @@ class NetworkSection:
     conv_kernel: int = _default(NetworkConfig, "conv_kernel")
     conv_stride: int = _default(NetworkConfig, "conv_stride")
     conv_pool: int = _default(NetworkConfig, "conv_pool")
+    recurrent: bool = _default(NetworkConfig, "recurrent")
 
     def __post_init__(self) -> None:
         check_weight_format(self.weights, "network.weights")
@@ -184,6 +187,10 @@ class NetworkSection:
         _check(1 <= self.conv_kernel <= 34, "network.conv_kernel", self.conv_kernel, "an integer 1..34")
         _check(1 <= self.conv_stride <= 34, "network.conv_stride", self.conv_stride, "an integer 1..34")
         _check(1 <= self.conv_pool <= 34, "network.conv_pool", self.conv_pool, "an integer 1..34")
+        _check(
+            not (self.recurrent and self.weights != "float32"), "network.recurrent", self.recurrent,
+            "false with integer weights (network.weights = int8/int4 has no grid for recurrent weights yet)",
+        )
 
     def network_config(self, input_shape: tuple[int, int, int]) -> NetworkConfig:
         """The :class:`eggroll_snn.snn.NetworkConfig` for frames of ``input_shape`` (P, H, W) per time step."""
@@ -194,6 +201,7 @@ class NetworkSection:
             conv_kernel=self.conv_kernel,
             conv_stride=self.conv_stride,
             conv_pool=self.conv_pool,
+            recurrent=self.recurrent,
             hidden_sizes=tuple(self.hidden_sizes),
             num_classes=NUM_CLASSES,
             beta=self.beta,

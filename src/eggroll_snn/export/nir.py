@@ -122,10 +122,13 @@ def _check_dt(dt) -> float:
 
 def _check_network(params: Mapping[str, Any], network_config) -> list[Mapping[str, Any]]:
     """The layer list of ``params``, checked against ``network_config``'s sizes."""
-    if getattr(network_config, "conv_channels", ()) or getattr(network_config, "readout", "mean") == "spike_count":
+    if (
+        getattr(network_config, "conv_channels", ()) or getattr(network_config, "readout", "mean") == "spike_count"
+        or getattr(network_config, "recurrent", False)
+    ):
         raise ConfigError(
-            "NIR export covers dense LIF networks with a leaky read-out; this network has convolutional blocks "
-            "or a spike-count read-out, which the exporter does not write yet"
+            "NIR export covers feed-forward dense LIF networks with a leaky read-out; this network has "
+            "convolutional blocks, recurrent layers or a spike-count read-out, which the exporter does not write yet"
         )
     layers = list(params["layers"])
     sizes = [network_config.input_size, *network_config.hidden_sizes, network_config.num_classes]
