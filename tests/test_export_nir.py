@@ -451,35 +451,68 @@ def test_export_bad_input_gives_one_line_naming_the_file(nmnist_small_root, tmp_
 
 
 # ---------------------------------------------------------------------------------------------
-# snnTorch (optional extra)
+# Other toolchains' NIR importers (Spyx in the test extra; snnTorch optional). Their conventions
+# are in eggroll_snn.export.toolchains.
+
+
+@pytest.mark.parametrize("readout", ["mean", "spike_count"])
+def test_spyx_runs_a_default_network_export_like_our_network(real_inputs, readout):
+    """Spyx 1.0 imports the default network's export (reset by subtraction, 1 hidden layer)."""
+    pytest.importorskip("spyx")
+    from eggroll_snn.export.toolchains import run_in_spyx, subgraph_until
+
+    network_config, params = _network(seed=6, hidden_sizes=(128,), readout=readout)
+    graph = _export_quietly(params, network_config)
+    reference = forward_with_state(params, real_inputs, network_config)
+    hidden = np.asarray(reference["spikes"][0]).astype(bool)
+    assert 0.02 < hidden.mean() < 0.6
+
+    spiking = run_in_spyx(subgraph_until(graph, "cubalif_1"), real_inputs)["outputs"]
+    np.testing.assert_array_equal(spiking.astype(bool), hidden)
+    result = run_in_spyx(graph, real_inputs)
+    logits = np.asarray(reference["logits"])
+    if readout == "spike_count":
+        np.testing.assert_array_equal(result["logits"], logits)
+    else:
+        np.testing.assert_allclose(result["logits"], logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(result["logits"].argmax(axis=1), logits.argmax(axis=1))
+
+
+def test_spyx_refuses_what_it_cannot_run_exactly():
+    pytest.importorskip("spyx")
+    from eggroll_snn.export.toolchains import run_in_spyx
+
+    inputs = np.zeros((2, 3, INPUT_SIZE), np.float32)
+    network_config, params = _network(reset="zero")
+    with pytest.raises(ConfigError, match="Spyx: its neurons always reset by subtraction"):
+        run_in_spyx(to_nir(params, network_config), inputs)
+    network_config, params = _network()  # two hidden layers
+    with pytest.raises(ConfigError, match="Spyx: 2 hidden layers"):
+        run_in_spyx(to_nir(params, network_config), inputs)
 
 
 @pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
-def test_snntorch_imports_the_spiking_layers(real_inputs):
-    """snnTorch's ``import_from_nir`` reads the LIF layers back with the same spikes.
-
-    snnTorch 1.0's importer fixes dt = 1e-4 s and has no mapping for ``nir.LI``, so this exports
-    with dt = 1e-4 and imports the graph up to the last LIF layer.
-    """
+def test_snntorch_runs_a_zero_reset_spike_count_export(real_inputs):
+    """snnTorch 1.0's ``import_from_nir`` runs a reset-to-zero, spike-count export (dt = 1e-4 s)."""
     pytest.importorskip("nirtorch")
     pytest.importorskip("snntorch")
-    torch = pytest.importorskip("torch")
-    from snntorch.import_nir import import_from_nir
-    from snntorch.utils import reset
+    pytest.importorskip("torch")
+    from eggroll_snn.export.toolchains import run_in_snntorch, subgraph_until
 
-    network_config, params = _network(reset="zero")
+    network_config, params = _network(reset="zero", readout="spike_count")
     graph = _export_quietly(params, network_config, dt=1e-4)
-    spiking = ["input", "affine_1", "lif_1", "affine_2", "lif_2"]
-    nodes = {name: graph.nodes[name] for name in spiking}
-    nodes["output"] = nir.Output(output_type=np.array([32]))
-    chain = [*spiking, "output"]
-    module = import_from_nir(nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:]))))
-
-    inputs = real_inputs[:20]
-    reset(module)
-    with torch.no_grad():
-        steps = [module(torch.from_numpy(inputs[:, t]))[0] for t in range(inputs.shape[1])]
-    spikes = torch.stack(steps, dim=1).numpy().astype(bool)
+    inputs = real_inputs[:40]
     reference = forward_with_state(params, inputs, network_config)
     assert float(np.mean(reference["spikes"][1])) > 0.02
-    np.testing.assert_array_equal(spikes, np.asarray(reference["spikes"][1]).astype(bool))
+    spikes = run_in_snntorch(subgraph_until(graph, "lif_2"), inputs)["outputs"]
+    np.testing.assert_array_equal(spikes.astype(bool), np.asarray(reference["spikes"][1]).astype(bool))
+    np.testing.assert_array_equal(run_in_snntorch(graph, inputs)["logits"], np.asarray(reference["logits"]))
+
+    subtracting_config, subtracting_params = _network(readout="spike_count")
+    with pytest.raises(ConfigError, match="cannot run reset by subtraction"):
+        run_in_snntorch(to_nir(subtracting_params, subtracting_config, dt=1e-4), inputs)
+    li_config, li_params = _network(reset="zero")
+    with pytest.raises(ConfigError, match="no module for nir.LI"):
+        run_in_snntorch(to_nir(li_params, li_config, dt=1e-4), inputs)
+    with pytest.raises(ConfigError, match="assumes dt = 0.0001 s"):
+        run_in_snntorch(to_nir(params, network_config), inputs)
