@@ -291,9 +291,31 @@ def test_to_nir_refuses_what_nir_cannot_express_exactly():
     network_config, params = _network(hidden_sizes=(8,), reset="subtract", beta=1.0)
     with pytest.raises(ConfigError, match="hidden layer 1: 8 of 8 neurons have beta = 1 .* reset by subtraction"):
         to_nir(params, network_config)
-    conv = NetworkConfig(input_size=INPUT_SIZE, input_shape=(2, 17, 17), hidden_sizes=(), conv_channels=(4,))
-    with pytest.raises(ConfigError, match="convolutional blocks"):
-        to_nir(jax.tree_util.tree_map(np.array, init_params(jax.random.key(0), conv)), conv)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_conv_export_reproduces_the_network_on_real_recordings(real_inputs, tmp_path, reset):
+    """Two conv LIF blocks (3 x 3, sum pooling 2) + a dense layer: Conv2d -> LIF/CubaLIF -> SumPool2d -> Flatten."""
+    network_config, params = _network(
+        seed=7, input_shape=(2, 17, 17), conv_channels=(4, 6), conv_kernel=3, conv_pool=2, hidden_sizes=(16,),
+        reset=reset, init_gain=2.0,
+    )
+    graph = _write_and_read(_export_quietly(params, network_config, frame_shape=FRAME_SHAPE), tmp_path)
+    neurons = "cubalif" if reset == "subtract" else "lif"
+    assert {type(node).__name__ for node in graph.nodes.values()} >= {"Conv2d", "SumPool2d", "Flatten"}
+    assert graph.nodes["conv_1"].weight.shape == (4, 2, 3, 3) and graph.nodes[f"{neurons}_c2"].v_threshold.shape == (6, 5, 5)
+
+    inputs = real_inputs[:40]
+    simulated = simulate_nir(graph, inputs)
+    reference = forward_with_state(params, inputs, network_config)
+    for layer, name in enumerate([f"{neurons}_c1", f"{neurons}_c2", f"{neurons}_1"]):
+        expected = np.asarray(reference["spikes"][layer]).astype(bool)
+        assert 0.01 < expected.mean() < 0.6, name
+        if expected.ndim == 5:  # the network's maps are channels-last, NIR's channels-first
+            expected = expected.transpose(0, 1, 4, 2, 3)
+        np.testing.assert_array_equal(simulated["spikes"][name], expected, err_msg=f"spikes of {name}")
+    np.testing.assert_allclose(simulated["logits"], reference["logits"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(simulated["logits"].argmax(axis=1), np.asarray(reference["logits"]).argmax(axis=1))
 
 
 def test_to_nir_refuses_a_frame_shape_that_does_not_match_the_input():

@@ -47,9 +47,17 @@ along edges: input bin ``t`` reaches the read-out at step ``t``. The network fir
 ``v >= theta`` and NIR at ``v > v_threshold``: the two differ only when a membrane lands exactly
 on the threshold, which the re-simulation check of :func:`eggroll_snn.export.run.export_run` would show.
 
+* **convolutional blocks** (``conv_channels``): ``Conv2d [conv_j]`` (kernel ``(C_out, C_in, k, k)``,
+  the network's ``(C_out, C_in*k*k)`` weight reshaped; no padding) ``-> LIF / CubaLIF [*_cj]``
+  over the map ``(C, H', W')`` (the recurrent node of the subtraction form is then an elementwise
+  ``Scale`` ``-beta theta``) ``-> SumPool2d [pool_j]``, and one ``Flatten [flatten]``
+  (``start_dim = 0`` of the ``(C, H, W)`` type) before the dense layers. Maps are channels-first,
+  as NIR writes them; the network flattens in (y, x, c) order, so the first dense weight's
+  columns are re-ordered to (c, y, x). The Input node's type is then ``(P, H, W)``.
+
 What NIR cannot express exactly is refused (:class:`~eggroll_snn.errors.ConfigError`), never
 exported approximately: a layer mixing ``beta = 1`` with leaky neurons, ``beta = 1`` with reset by
-subtraction (``tau_syn`` would be infinite), convolutional blocks (not written yet).
+subtraction (``tau_syn`` would be infinite).
 """
 
 from __future__ import annotations
@@ -115,25 +123,32 @@ def _neuron_node(beta: np.ndarray, threshold: np.ndarray | None, dt: float, wher
     return nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros(size), v_threshold=threshold, v_reset=np.zeros(size))
 
 
-def _subtracting_neurons(beta: np.ndarray, threshold: np.ndarray, dt: float, where: str) -> tuple[nir.CubaLIF, nir.Linear]:
-    """``CubaLIF`` + recurrent ``Linear`` that together reset by subtraction (module docstring).
+def _subtracting_neurons(
+    beta: np.ndarray, threshold: np.ndarray, dt: float, where: str
+) -> tuple[nir.CubaLIF, nir.NIRNode]:
+    """``CubaLIF`` + recurrent node that together reset by subtraction (module docstring).
+
+    ``beta`` and ``threshold`` have the layer's neuron shape: ``(n,)`` gives a recurrent
+    ``Linear`` ``diag(-beta theta)`` (the pattern snnTorch and Spyx import as one recurrent
+    layer), a map ``(C, H, W)`` a recurrent ``Scale`` ``-beta theta`` (the same, elementwise).
 
     Raises:
       ConfigError: a neuron has ``beta = 1`` (no leak): ``tau_syn`` would be infinite.
     """
-    size = beta.shape[0]
     if (beta == 1.0).any():
         raise ConfigError(
-            f"{where}: {int((beta == 1.0).sum())} of {size} neurons have beta = 1 (no leak) and reset by "
+            f"{where}: {int((beta == 1.0).sum())} of {beta.size} neurons have beta = 1 (no leak) and reset by "
             "subtraction; NIR expresses subtraction through a CubaLIF whose synaptic time constant would "
             "be infinite. Train with beta < 1 or with network.reset = 'zero'."
         )
     tau_syn = dt / (1.0 - beta)
     neurons = nir.CubaLIF(
-        tau_syn=tau_syn, tau_mem=np.full(size, dt), r=np.ones(size), v_leak=np.zeros(size),
-        v_threshold=threshold, v_reset=np.zeros(size), w_in=tau_syn / dt,
+        tau_syn=tau_syn, tau_mem=np.full(beta.shape, dt), r=np.ones(beta.shape), v_leak=np.zeros(beta.shape),
+        v_threshold=threshold, v_reset=np.zeros(beta.shape), w_in=tau_syn / dt,
     )
-    return neurons, nir.Linear(weight=np.diag(-beta * threshold))
+    feedback = -beta * threshold
+    recurrent = nir.Linear(weight=np.diag(feedback)) if beta.ndim == 1 else nir.Scale(scale=feedback)
+    return neurons, recurrent
 
 
 def _spiking_layer(
@@ -142,7 +157,14 @@ def _spiking_layer(
 ) -> str:
     """Add one spiking layer fed by ``source`` to ``nodes``/``edges``; returns its output node's name."""
     if reset == "zero":
-        neurons = _neuron_node(beta, threshold, dt, where)
+        if beta.ndim == 1:
+            neurons = _neuron_node(beta, threshold, dt, where)
+        else:  # a map (C, H, W): the node's parameters take its shape
+            flat = _neuron_node(beta.ravel(), threshold.ravel(), dt, where)
+            neurons = type(flat)(**{
+                field: np.reshape(getattr(flat, field), beta.shape)
+                for field in ("tau", "r", "v_leak", "v_threshold", "v_reset") if hasattr(flat, field)
+            })
         name = f"{type(neurons).__name__.lower()}_{suffix}"
         nodes[name] = neurons
         edges.append((source, name))
@@ -153,22 +175,62 @@ def _spiking_layer(
     return name
 
 
+def _conv_blocks(
+    nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]], layers: Sequence[Mapping[str, Any]],
+    network_config, dt: float, annotations: Sequence[Mapping[str, Any]],
+) -> str:
+    """Add ``Conv2d -> LIF/CubaLIF -> SumPool2d`` per conv block and a ``Flatten``; returns the last node.
+
+    Maps are channels-first ``(C, H, W)`` as NIR and its importers use them (the network runs
+    channels-last; the weights are the same numbers, reshaped).
+    """
+    k, stride, pool = network_config.conv_kernel, network_config.conv_stride, network_config.conv_pool
+    last = "input"
+    channels_in, height, width = network_config.input_shape
+    for number, (layer, (pooled_h, pooled_w, channels)) in enumerate(zip(layers, network_config.conv_shapes), start=1):
+        conv_h, conv_w = (height - k) // stride + 1, (width - k) // stride + 1
+        weight = np.asarray(layer["weight"], np.float32).reshape(channels, channels_in, k, k)
+        nodes[f"conv_{number}"] = nir.Conv2d(
+            input_shape=(height, width), weight=weight, stride=(stride, stride), padding=(0, 0),
+            dilation=(1, 1), groups=1, bias=np.asarray(layer["bias"], np.float32), metadata=dict(annotations[number - 1]),
+        )
+        edges.append((last, f"conv_{number}"))
+        per_map = lambda name, default: np.broadcast_to(  # noqa: E731
+            _effective_constant(layer, name, default, channels)[:, None, None], (channels, conv_h, conv_w)
+        ).copy()
+        last = _spiking_layer(
+            nodes, edges, f"conv_{number}", f"c{number}", per_map("beta", network_config.beta),
+            per_map("threshold", network_config.threshold), network_config.reset, dt, f"conv block {number}",
+        )
+        if pool > 1:
+            nodes[f"pool_{number}"] = nir.SumPool2d(
+                kernel_size=np.array([pool, pool]), stride=np.array([pool, pool]), padding=np.array([0, 0])
+            )
+            edges.append((last, f"pool_{number}"))
+            last = f"pool_{number}"
+        channels_in, height, width = channels, pooled_h, pooled_w
+    nodes["flatten"] = nir.Flatten(input_type={"input": np.array([channels_in, height, width])}, start_dim=0, end_dim=-1)
+    edges.append((last, "flatten"))
+    return "flatten"
+
+
+def _channels_first_columns(weight: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """A dense weight ``(out, H*W*C)`` that reads (y, x, c)-flattened maps, re-ordered to read (c, y, x)."""
+    height, width, channels = shape
+    return weight.reshape(weight.shape[0], height, width, channels).transpose(0, 3, 1, 2).reshape(weight.shape[0], -1)
+
+
 def _check_network(params: Mapping[str, Any], network_config) -> list[Mapping[str, Any]]:
-    """The layer list of ``params``, checked against ``network_config``'s sizes."""
-    if getattr(network_config, "conv_channels", ()):
-        raise ConfigError(
-            "NIR export covers dense LIF networks; this network has convolutional blocks "
-            "(network.conv_channels), which the exporter does not write yet"
-        )
+    """The layer list of ``params``, checked against ``network_config``'s weight shapes."""
     layers = list(params["layers"])
-    sizes = [network_config.input_size, *network_config.hidden_sizes, network_config.num_classes]
-    if len(layers) != len(sizes) - 1:
+    shapes = network_config.weight_shapes
+    if len(layers) != len(shapes):
         raise ConfigError(
-            f"params: {len(layers)} layers, but the network config (hidden_sizes="
-            f"{tuple(network_config.hidden_sizes)}) needs {len(sizes) - 1}; the parameters belong to a "
-            "different network"
+            f"params: {len(layers)} layers, but the network config (conv_channels="
+            f"{tuple(network_config.conv_channels)}, hidden_sizes={tuple(network_config.hidden_sizes)}) needs "
+            f"{len(shapes)}; the parameters belong to a different network"
         )
-    for index, (layer, fan_in, fan_out) in enumerate(zip(layers, sizes[:-1], sizes[1:])):
+    for index, (layer, (fan_out, fan_in)) in enumerate(zip(layers, shapes)):
         weight_shape = tuple(np.shape(layer["weight"]))
         bias_shape = tuple(np.shape(layer["bias"]))
         if weight_shape != (fan_out, fan_in) or bias_shape != (fan_out,):
@@ -214,7 +276,7 @@ def to_nir(
 
     Raises:
       ConfigError: ``dt`` not a positive number, ``params`` not shaped as ``network_config``
-        says, ``frame_shape`` not matching the input size, a convolutional network, a layer
+        says, ``frame_shape`` not matching the input size, a layer
         mixing ``beta = 1`` with ``beta < 1``, or ``beta = 1`` with reset by subtraction.
       CheckpointError: ``integer_weights`` given but the weights are not on its grid.
     """
@@ -224,13 +286,28 @@ def to_nir(
     if integer_weights is not None:
         node_annotations, graph_annotations = nir_annotations(params, integer_weights)
 
-    nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type=np.array([network_config.input_size]))}
+    num_conv = len(network_config.conv_channels)
+    input_shape = tuple(network_config.input_shape) if num_conv else (network_config.input_size,)
+    nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type=np.array(input_shape))}
     edges: list[tuple[str, str]] = []
     last = "input"
-    hidden, readout = layers[:-1], layers[-1]
+    if num_conv:
+        last = _conv_blocks(nodes, edges, layers[:num_conv], network_config, dt, node_annotations[:num_conv])
+        # The network flattens maps in (y, x, c) order, NIR's Flatten in (c, y, x): re-order the reader's columns.
+        layers = [*layers[:num_conv], dict(layers[num_conv]), *layers[num_conv + 1 :]]
+        layers[num_conv]["weight"] = _channels_first_columns(
+            np.asarray(layers[num_conv]["weight"]), network_config.conv_shapes[-1]
+        )
+        if "weight_int" in node_annotations[num_conv]:
+            node_annotations = list(node_annotations)
+            node_annotations[num_conv] = dict(node_annotations[num_conv])
+            node_annotations[num_conv]["weight_int"] = _channels_first_columns(
+                np.asarray(node_annotations[num_conv]["weight_int"]), network_config.conv_shapes[-1]
+            )
+    hidden, readout = layers[num_conv:-1], layers[-1]
     for number, layer in enumerate(hidden, start=1):
         size = np.shape(layer["weight"])[0]
-        nodes[f"affine_{number}"] = _affine(layer, node_annotations[number - 1])
+        nodes[f"affine_{number}"] = _affine(layer, node_annotations[num_conv + number - 1])
         edges.append((last, f"affine_{number}"))
         last = _spiking_layer(
             nodes, edges, f"affine_{number}", str(number),

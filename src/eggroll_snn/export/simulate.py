@@ -9,7 +9,14 @@ forward Euler over ``dt`` in float64, from zero state, once per time step ``t``:
 * ``CubaLIF``: first the synaptic current ``i <- i + dt/tau_syn * (-i + w_in S)``, then the
   membrane with the *new* current ``v <- v + dt/tau_mem * (v_leak - v + r i)``, then spike and
   reset of ``v`` as for LIF (``i`` is never reset);
-* ``Affine``: ``W x + b``; ``Linear``: ``W x``; ``Input`` / ``Output``: identity.
+* ``Affine``: ``W x + b``; ``Linear``: ``W x``; ``Scale``: ``s * x``; ``Input`` / ``Output``: identity;
+* ``Conv2d``: cross-correlation of a ``(C_in, H, W)`` map with the ``(C_out, C_in, kH, kW)``
+  kernel (stride, integer zero padding, dilation; ``groups = 1``) plus the bias per channel;
+  ``SumPool2d`` / ``AvgPool2d``: sum / mean over windows (no padding); ``Flatten``: merges the
+  dimensions ``start_dim..end_dim`` of the per-sample shape (the batch axis not counted).
+
+Neuron nodes take the shape of their parameters (``(n,)`` or a map ``(C, H, W)``); inputs
+``(B, T, n_in)`` are reshaped to the Input node's type, outputs flattened to ``(B, T, n_out)``.
 
 A spiking node emits ``z`` (1.0 or 0.0), a non-spiking one its membrane ``v``.
 
@@ -33,7 +40,10 @@ from eggroll_snn.errors import ConfigError, DataFormatError
 READOUT_REDUCTIONS = ("mean", "max", "spike_count")
 NEURON_NODES = (nir.LIF, nir.LI, nir.IF, nir.I, nir.CubaLIF)
 SPIKING_NODES = (nir.LIF, nir.IF, nir.CubaLIF)
-SUPPORTED_NODES = (nir.Input, nir.Output, nir.Affine, nir.Linear, *NEURON_NODES)
+SUPPORTED_NODES = (
+    nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Scale, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d, nir.Flatten,
+    *NEURON_NODES,
+)
 
 
 def check_dt(dt) -> float:
@@ -95,6 +105,46 @@ def evaluation_order(graph: nir.NIRGraph, start: str) -> tuple[list[str], list[t
     return order, immediate, sorted(delayed)
 
 
+def _conv2d(node: nir.Conv2d, x: np.ndarray) -> np.ndarray:
+    """``x`` (B, C_in, H, W) -> (B, C_out, H', W'): NIR's Conv2d (cross-correlation) in float64."""
+    if int(node.groups) != 1 or isinstance(node.padding, str):
+        raise DataFormatError(f"NIR Conv2d with groups={node.groups}, padding={node.padding!r}: simulate_nir needs groups = 1 and integer padding")
+    weight = np.asarray(node.weight, np.float64)
+    (pad_h, pad_w), (stride_h, stride_w), (dil_h, dil_w) = (np.broadcast_to(np.asarray(v).astype(int), (2,)) for v in (node.padding, node.stride, node.dilation))
+    x = np.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
+    k_h, k_w = weight.shape[2:]
+    out_h = (x.shape[2] - dil_h * (k_h - 1) - 1) // stride_h + 1
+    out_w = (x.shape[3] - dil_w * (k_w - 1) - 1) // stride_w + 1
+    result = np.zeros((x.shape[0], weight.shape[0], out_h, out_w))
+    for i in range(k_h):
+        for j in range(k_w):
+            window = x[:, :, i * dil_h : i * dil_h + stride_h * out_h : stride_h, j * dil_w : j * dil_w + stride_w * out_w : stride_w]
+            result += np.einsum("bchw,oc->bohw", window, weight[:, :, i, j])
+    bias = np.asarray(node.bias, np.float64) if node.bias is not None else 0.0
+    return result + np.reshape(bias, (1, -1, 1, 1))
+
+
+def _pool2d(node: nir.NIRNode, x: np.ndarray) -> np.ndarray:
+    """``x`` (B, C, H, W) summed (SumPool2d) or averaged (AvgPool2d) over windows, no padding."""
+    if np.any(np.asarray(node.padding) != 0):
+        raise DataFormatError(f"NIR {type(node).__name__} with padding {node.padding}: simulate_nir pools without padding")
+    (k_h, k_w), (s_h, s_w) = (np.broadcast_to(np.asarray(v).astype(int), (2,)) for v in (node.kernel_size, node.stride))
+    out_h, out_w = (x.shape[2] - k_h) // s_h + 1, (x.shape[3] - k_w) // s_w + 1
+    result = np.zeros(x.shape[:2] + (out_h, out_w))
+    for i in range(k_h):
+        for j in range(k_w):
+            result += x[:, :, i : i + s_h * out_h : s_h, j : j + s_w * out_w : s_w]
+    return result / (k_h * k_w) if isinstance(node, nir.AvgPool2d) else result
+
+
+def _flatten(node: nir.Flatten, x: np.ndarray) -> np.ndarray:
+    """Merge the per-sample dimensions ``start_dim..end_dim`` of ``x`` (B, ...)."""
+    dims = x.ndim - 1
+    start, end = node.start_dim % dims, node.end_dim % dims
+    shape = x.shape[1:]
+    return x.reshape((x.shape[0], *shape[:start], int(np.prod(shape[start : end + 1])), *shape[end + 1 :]))
+
+
 def _membrane_step(node: nir.NIRNode, v: np.ndarray, current: np.ndarray, dt: float) -> np.ndarray:
     """One forward-Euler step of an LI/LIF (``tau dv/dt = v_leak - v + r I``) or I/IF (``dv/dt = r I``)."""
     if isinstance(node, (nir.LIF, nir.LI)):
@@ -147,16 +197,18 @@ def simulate_nir(graph: nir.NIRGraph, inputs: np.ndarray, dt: float | None = Non
     order, immediate, delayed = evaluation_order(graph, input_names[0])
 
     inputs = np.asarray(inputs, dtype=np.float64)
-    input_size = int(np.prod(graph.nodes[input_names[0]].input_type["input"]))
+    input_shape = tuple(int(n) for n in graph.nodes[input_names[0]].input_type["input"])
+    input_size = int(np.prod(input_shape))
     if inputs.ndim != 3 or inputs.shape[2] != input_size:
         raise DataFormatError(f"inputs of shape {inputs.shape}: expected (B, T, {input_size}) for this NIR graph")
     batch, steps, _ = inputs.shape
+    inputs = inputs.reshape((batch, steps, *input_shape))
 
     # Results are listed in evaluation order (input side first), whatever the file's node order.
     neurons = {name: graph.nodes[name] for name in order if isinstance(graph.nodes[name], NEURON_NODES)}
     spiking = [name for name, node in neurons.items() if isinstance(node, SPIKING_NODES)]
     cuba = [name for name, node in neurons.items() if isinstance(node, nir.CubaLIF)]
-    v_state = {name: np.zeros((batch, np.size(node.v_leak if hasattr(node, "v_leak") else node.r))) for name, node in neurons.items()}
+    v_state = {name: np.zeros((batch, *np.shape(node.v_leak if hasattr(node, "v_leak") else node.r))) for name, node in neurons.items()}
     i_state = {name: np.zeros_like(v_state[name]) for name in cuba}
     traces: dict[str, dict[str, list[np.ndarray]]] = {
         "membranes": {name: [] for name in neurons}, "spikes": {name: [] for name in spiking},
@@ -178,6 +230,14 @@ def simulate_nir(graph: nir.NIRGraph, inputs: np.ndarray, dt: float | None = Non
                 values[name] = current @ np.asarray(node.weight, np.float64).T + np.asarray(node.bias, np.float64)
             elif isinstance(node, nir.Linear):
                 values[name] = current @ np.asarray(node.weight, np.float64).T
+            elif isinstance(node, nir.Scale):
+                values[name] = current * np.asarray(node.scale, np.float64)
+            elif isinstance(node, nir.Conv2d):
+                values[name] = _conv2d(node, current)
+            elif isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
+                values[name] = _pool2d(node, current)
+            elif isinstance(node, nir.Flatten):
+                values[name] = _flatten(node, current)
             elif name in neurons:
                 if isinstance(node, nir.CubaLIF):
                     synaptic = i_state[name]
@@ -199,7 +259,7 @@ def simulate_nir(graph: nir.NIRGraph, inputs: np.ndarray, dt: float | None = Non
             else:  # Output
                 values[name] = current
         previous = values
-        outputs.append(values[output_names[0]])
+        outputs.append(np.reshape(values[output_names[0]], (batch, -1)))
 
     output_trace = np.stack(outputs, axis=1)
     reduce = {"mean": np.mean, "max": np.max, "spike_count": np.sum}[readout]
