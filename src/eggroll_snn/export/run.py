@@ -25,6 +25,7 @@ from eggroll_snn.errors import ConfigError, ExportError
 from eggroll_snn.evaluate import load_frames, load_model, predict_logits
 from eggroll_snn.export.nir import to_nir
 from eggroll_snn.export.simulate import evaluation_order, simulate_nir
+from eggroll_snn.train import stratified_split  # the trainer's rule: "validation" = what training held out
 
 SPLITS = ("validation", "test", "train")
 #: Recordings per interpreter call (bounds its float64 memory).
@@ -68,9 +69,6 @@ def check_recordings(config, data_root: str | Path | None, split: str) -> tuple[
     model (same seed and fraction as training); ``"test"`` / ``"train"`` are whole splits.
     ``data_root`` overrides the run's data root.
     """
-    # The trainer's own split rule, so that "validation" means the recordings training held out.
-    from eggroll_snn.train import stratified_split
-
     if split not in SPLITS:
         raise ExportError(f"split={split!r}: choose one of {', '.join(SPLITS)}")
     frames, labels = load_frames(config, "train" if split == "validation" else split, data_root)
