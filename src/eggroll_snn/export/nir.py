@@ -40,13 +40,7 @@ How each part of the network is written (node names in brackets, ``k`` = 1, 2, .
   logits being the mean / max over the T steps of the LI membrane (recorded in the metadata:
   NIR has no node for a reduction over time). ``readout="spike_count"``: the output layer is
   written like a hidden layer (``lif_out`` or ``cubalif_out`` + ``rec_out``) and the logits are
-  its spike counts, so the graph holds only Affine, Linear, LIF / CubaLIF, Input and Output.
-
-There is one graph step per frame time bin; apart from the recurrent edges there is no delay
-along edges: input bin ``t`` reaches the read-out at step ``t``. The network fires at
-``v >= theta`` and NIR at ``v > v_threshold``: the two differ only when a membrane lands exactly
-on the threshold, which the re-simulation check of :func:`eggroll_snn.export.run.export_run` would show.
-
+  its spike counts, so a dense graph holds only Affine, Linear, LIF / CubaLIF, Input and Output.
 * **convolutional blocks** (``conv_channels``): ``Conv2d [conv_j]`` (kernel ``(C_out, C_in, k, k)``,
   the network's ``(C_out, C_in*k*k)`` weight reshaped; no padding) ``-> LIF / CubaLIF [*_cj]``
   over the map ``(C, H', W')`` (the recurrent node of the subtraction form is then an elementwise
@@ -54,6 +48,11 @@ on the threshold, which the re-simulation check of :func:`eggroll_snn.export.run
   (``start_dim = 0`` of the ``(C, H, W)`` type) before the dense layers. Maps are channels-first,
   as NIR writes them; the network flattens in (y, x, c) order, so the first dense weight's
   columns are re-ordered to (c, y, x). The Input node's type is then ``(P, H, W)``.
+
+There is one graph step per frame time bin; apart from the recurrent edges there is no delay
+along edges: input bin ``t`` reaches the read-out at step ``t``. The network fires at
+``v >= theta`` and NIR at ``v > v_threshold``: the two differ only when a membrane lands exactly
+on the threshold, which the re-simulation check of :func:`eggroll_snn.export.run.export_run` would show.
 
 What NIR cannot express exactly is refused (:class:`~eggroll_snn.errors.ConfigError`), never
 exported approximately: a layer mixing ``beta = 1`` with leaky neurons, ``beta = 1`` with reset by
