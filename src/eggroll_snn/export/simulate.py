@@ -100,6 +100,8 @@ def evaluation_order(graph: nir.NIRGraph, start: str) -> tuple[list[str], list[t
     placed: set[str] = set()
     while len(order) < len(graph.nodes):
         ready = [name for name in graph.nodes if name not in placed and all(s in placed for s in sources[name])]
+        if not ready:  # cannot happen once the cycle-closing edges are set apart; guards the loop
+            raise DataFormatError(f"NIR graph: nodes {sorted(set(graph.nodes) - placed)} cannot be ordered")
         order += ready
         placed.update(ready)
     return order, immediate, sorted(delayed)
@@ -214,6 +216,8 @@ def simulate_nir(graph: nir.NIRGraph, inputs: np.ndarray, dt: float | None = Non
         "membranes": {name: [] for name in neurons}, "spikes": {name: [] for name in spiking},
         "currents": {name: [] for name in cuba},
     }
+    immediate_sources = {name: [source for source, target in immediate if target == name] for name in graph.nodes}
+    delayed_sources = {name: [source for source, target in delayed if target == name] for name in graph.nodes}
     previous: dict[str, np.ndarray] = {}  # every node's value of the last step, for delayed edges
     outputs = []
     for t in range(steps):
@@ -223,8 +227,8 @@ def simulate_nir(graph: nir.NIRGraph, inputs: np.ndarray, dt: float | None = Non
             if isinstance(node, nir.Input):
                 values[name] = inputs[:, t]
                 continue
-            incoming = [values[source] for source, target in immediate if target == name]
-            incoming += [previous[source] for source, target in delayed if target == name and source in previous]
+            incoming = [values[source] for source in immediate_sources[name]]
+            incoming += [previous[source] for source in delayed_sources[name] if source in previous]
             current = sum(incoming) if incoming else 0.0
             if isinstance(node, nir.Affine):
                 values[name] = current @ np.asarray(node.weight, np.float64).T + np.asarray(node.bias, np.float64)
