@@ -465,6 +465,17 @@ def test_export_bad_input_gives_one_line_naming_the_file(nmnist_small_root, tmp_
     monkeypatch.undo()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["run"]
 
+    # A model description of an unknown format, or recording an impossible network, is named.
+    description = tmp_path / "run" / "model.json"
+    original = description.read_text()
+    recorded = json.loads(original)
+    description.write_text(json.dumps({**recorded, "format": "onnx"}))
+    assert "model.json: format 'onnx' version" in fails(tmp_path / "run", tmp_path / "x.nir")
+    recorded["config"]["network"]["reset"] = "sometimes"
+    description.write_text(json.dumps(recorded))
+    assert "model.json: its recorded config is invalid" in fails(tmp_path / "run", tmp_path / "x.nir")
+    description.write_text(original)
+
     # A corrupt model file is named.
     corrupt = tmp_path / "run" / "model.npz"
     corrupt.write_bytes(corrupt.read_bytes()[:100])
