@@ -18,8 +18,8 @@ from eggroll_snn import quantize
 from eggroll_snn.config import NetworkSection, TrainConfig, apply_overrides
 from eggroll_snn.errors import CheckpointError, ConfigError
 from eggroll_snn.evaluate import evaluate_run
+from eggroll_snn.export import export_run, simulate_nir, to_nir
 from eggroll_snn.run_folder import load_model
-from eggroll_snn.export.nir import export_run, simulate_nir, to_nir
 from eggroll_snn.quantize import WeightGrid, integer_form
 from eggroll_snn.snn import NetworkConfig, forward, init_params
 
@@ -200,7 +200,7 @@ def test_nir_export_of_an_int8_run_holds_integer_times_scale(int8_run, tmp_path)
         np.testing.assert_array_equal(node.weight, node.metadata["weight_int"].astype(np.float32) * scale)
         np.testing.assert_array_equal(node.bias, node.metadata["bias_int"].astype(np.float32) * scale)
         np.testing.assert_array_equal(node.weight, np.asarray(layer["weight"], np.float32))
-    # The read-back graph (reset to zero) reproduces the trained network's decisions.
+    # The read-back graph reproduces the trained network's decisions.
     inputs = np.random.default_rng(0).poisson(0.3, (16, config.data.num_time_bins, config.data.input_size))
     network = config.network.network_config(config.data.input_shape)
     expected = np.asarray(forward(params, inputs.astype(np.float32), network)).argmax(axis=1)

@@ -35,3 +35,7 @@ class CheckpointError(EggrollSNNError, ValueError):
 
 class TrainingError(EggrollSNNError, RuntimeError):
     """Training cannot go on (e.g. every member's fitness was NaN)."""
+
+
+class ExportError(EggrollSNNError, ValueError):
+    """An export cannot be written, or its re-simulation disagrees with the trained model (names the file)."""
