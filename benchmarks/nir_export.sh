@@ -2,9 +2,10 @@
 # The commands behind README's "NIR export" figures (2-core CPU, about 15 minutes): models trained
 # on the real N-MNIST subset with the default network and with one default changed (reset to zero,
 # spike-count read-out), seeds 0, 1, 2; their best validation accuracy; then each seed-0 model's
-# export run by our interpreter, Spyx and snnTorch on the 100 test recordings.
+# export (and the other seeds' default models) run by our interpreter, Spyx, Norse and snnTorch on
+# the 100 test recordings.
 #
-#   bash benchmarks/nir_export.sh OUT_DIR      (Spyx: the test extra; snnTorch: the snntorch extra)
+#   bash benchmarks/nir_export.sh OUT_DIR      (Spyx: the test extra; the norse and snntorch extras)
 set -euo pipefail
 out=${1:?usage: nir_export.sh OUT_DIR}
 mkdir -p "$out"
@@ -20,4 +21,4 @@ for run in "$out"/*/summary.json; do
   python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); print(sys.argv[1], "validation", round(s["best_validation_accuracy"], 4), "test", s["test_accuracy"])' "$run"
 done
 python benchmarks/nir_toolchains.py --data "$data" --split test \
-  "$out/default-s0" "$out/zero-s0" "$out/count-s0" "$out/zero-count-s0"
+  "$out/default-s0" "$out/zero-s0" "$out/count-s0" "$out/zero-count-s0" "$out/default-s1" "$out/default-s2"

@@ -1,10 +1,10 @@
-"""Prediction agreement of NIR exports with the trained model: our interpreter, Spyx, snnTorch.
+"""Prediction agreement of NIR exports with the trained model: our interpreter, Spyx, Norse, snnTorch.
 
 For each run folder: export it (as ``eggroll-snn export`` does, checked on the split), then run
 the graph with every toolchain that can represent it on the same recordings and compare its
 predicted classes with the trained JAX network's. A toolchain that cannot represent the graph
-says which node or convention it lacks. Spyx and snnTorch are optional (``pip install spyx``;
-``pip install torch snntorch nirtorch``).
+says which node or convention it lacks. Spyx, Norse and snnTorch are optional (``pip install
+spyx``; ``pip install torch==2.13.0 snntorch nirtorch norse``).
 
     python benchmarks/nir_toolchains.py --data ../shared/data/nmnist-small --split test RUN_DIR [RUN_DIR ...]
 
@@ -38,7 +38,7 @@ def measure(run_dir: str, data_root: str | None, split: str) -> list[dict]:
     base = {"run": run_dir, "reset": network_config.reset, "readout": network_config.readout, "recordings": len(frames)}
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for toolchain, dt in (("interpreter", 1e-3), ("spyx", 1e-3), ("snntorch", SNNTORCH_DT)):
+        for toolchain, dt in (("interpreter", 1e-3), ("spyx", 1e-3), ("norse", 1e-3), ("snntorch", SNNTORCH_DT)):
             path = Path(folder) / f"{toolchain}.nir"
             result = export_run(run_dir, path, dt=dt, data_root=data_root, split=split, force=True)
             row = {**base, "toolchain": toolchain, "dt": dt}

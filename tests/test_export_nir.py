@@ -484,8 +484,18 @@ def test_export_bad_input_gives_one_line_naming_the_file(nmnist_small_root, tmp_
 
 
 # ---------------------------------------------------------------------------------------------
-# Other toolchains' NIR importers (Spyx in the test extra; snnTorch optional). Their conventions
+# Other toolchains' NIR importers (Spyx in the test extra; Norse, snnTorch optional). Their conventions
 # are in eggroll_snn.export.toolchains.
+
+
+def _assert_logits_match(logits: np.ndarray, reference_logits, readout: str) -> None:
+    """Spike counts exactly equal; membrane means to float32 rounding; the same predicted classes."""
+    reference_logits = np.asarray(reference_logits)
+    if readout == "spike_count":
+        np.testing.assert_array_equal(logits, reference_logits)
+    else:
+        np.testing.assert_allclose(logits, reference_logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(logits.argmax(axis=1), reference_logits.argmax(axis=1))
 
 
 @pytest.mark.parametrize("readout", ["mean", "spike_count"])
@@ -503,12 +513,7 @@ def test_spyx_runs_a_default_network_export_like_our_network(real_inputs, readou
     spiking = run_in_spyx(subgraph_until(graph, "cubalif_1"), real_inputs)["outputs"]
     np.testing.assert_array_equal(spiking.astype(bool), hidden)
     result = run_in_spyx(graph, real_inputs)
-    logits = np.asarray(reference["logits"])
-    if readout == "spike_count":
-        np.testing.assert_array_equal(result["logits"], logits)
-    else:
-        np.testing.assert_allclose(result["logits"], logits, rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(result["logits"].argmax(axis=1), logits.argmax(axis=1))
+    _assert_logits_match(result["logits"], reference["logits"], readout)
 
 
 def test_spyx_refuses_what_it_cannot_run_exactly():
@@ -522,6 +527,28 @@ def test_spyx_refuses_what_it_cannot_run_exactly():
     network_config, params = _network()  # two hidden layers
     with pytest.raises(ConfigError, match="Spyx: 2 hidden layers"):
         run_in_spyx(to_nir(params, network_config), inputs)
+
+
+@pytest.mark.filterwarnings("ignore:nirtorch.load is being deprecated")
+@pytest.mark.parametrize("readout", ["mean", "spike_count"])
+def test_norse_runs_a_subtraction_export_like_our_network(real_inputs, readout):
+    """Norse 1.1 imports the subtraction form (two hidden layers here): spikes and logits as ours."""
+    pytest.importorskip("norse")
+    from eggroll_snn.export.toolchains import run_in_norse, subgraph_until
+
+    network_config, params = _network(seed=8, readout=readout)
+    graph = _export_quietly(params, network_config)
+    inputs = real_inputs[:40]
+    reference = forward_with_state(params, inputs, network_config)
+    hidden = np.asarray(reference["spikes"][1]).astype(bool)
+    assert 0.02 < hidden.mean() < 0.6
+    np.testing.assert_array_equal(run_in_norse(subgraph_until(graph, "cubalif_2"), inputs)["outputs"].astype(bool), hidden)
+    result = run_in_norse(graph, inputs)
+    _assert_logits_match(result["logits"], reference["logits"], readout)
+
+    zero_config, zero_params = _network(reset="zero")
+    with pytest.raises(ConfigError, match="Norse: its LIF ignores r"):
+        run_in_norse(to_nir(zero_params, zero_config), inputs)
 
 
 @pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")

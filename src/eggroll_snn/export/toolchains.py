@@ -1,4 +1,4 @@
-"""Run an exported NIR graph in SNN simulators that other people wrote (Spyx, snnTorch).
+"""Run an exported NIR graph in SNN simulators that other people wrote (Spyx, Norse, snnTorch).
 
 Each function imports the graph with the toolchain's own NIR importer, runs it on the same
 inputs, and returns what reached the output at each of our time steps and the logits reduced as
@@ -19,6 +19,13 @@ Their conventions, and how the export meets them:
   layer after the first spiking layer then receives its bias once before the first real input,
   which its start state ``-b / decay`` cancels. That cancellation is exact for one hidden layer
   (the default network); deeper graphs are refused.
+* **Norse 1.1** (``norse.torch.from_nir(graph, dt=dt)``, PyTorch, through nirtorch's graph
+  executor, whose recurrent edges deliver one step later as ours do). ``dt`` is an argument:
+  pass the graph's own. Forward Euler like the export, no lag: its CubaLIF runs ``w_in``, an
+  ``LIBoxCell`` synapse and ``r``, so the subtraction form runs exactly. Its LIF ignores ``r``
+  (it assumes ``r = 1``, the export has ``r = tau/dt``), so reset-to-zero graphs are refused;
+  its importer has no ``nir.LI``, so a mean/max read-out runs as Norse's ``LIBoxCell`` built from
+  ``li_out`` here (input scaled by ``r``, as NIR's equation says).
 * **snnTorch 1.0** (``snntorch.import_nir.import_from_nir``, PyTorch). It fixes
   ``dt = 1e-4`` s (``beta = 1 - 1e-4/tau``), so export with ``--dt 1e-4``. Its LIF resets to
   zero in the same step (as NIR says), but its recurrent CubaLIF (``RSynaptic``) also zeroes the
@@ -176,6 +183,55 @@ def run_in_snntorch(graph: nir.NIRGraph, inputs: np.ndarray) -> dict[str, Any]:
     return {"outputs": outputs, "logits": _reduce(outputs, str(metadata.get("readout", "mean")))}
 
 
-RUNNERS = {"spyx": run_in_spyx, "snntorch": run_in_snntorch}
+def run_in_norse(graph: nir.NIRGraph, inputs: np.ndarray) -> dict[str, Any]:
+    """Import ``graph`` with Norse 1.1's ``from_nir`` and run it on ``inputs`` (B, T, n_in).
 
-__all__ = ["run_in_spyx", "run_in_snntorch", "subgraph_until", "RUNNERS", "SNNTORCH_DT"]
+    Returns:
+      ``{"outputs": (B, T, n_out), "logits": (B, n_out)}``.
+
+    Raises:
+      ConfigError: a graph Norse cannot run as exported (LIF / IF nodes, whose ``r`` it ignores;
+        an LI read-out straight on the input).
+    """
+    import torch
+    from norse.torch import from_nir
+    from norse.torch.module.leaky_integrator_box import LIBoxCell, LIBoxParameters
+
+    metadata = dict(graph.metadata or {})
+    if any(isinstance(node, (nir.LIF, nir.IF)) for node in graph.nodes.values()):
+        raise ConfigError("Norse: its LIF ignores r (it assumes r = 1, the export writes r = tau/dt); it cannot run reset to zero")
+    readout, dt = str(metadata.get("readout", "mean")), float(metadata["dt"])
+    if readout == "spike_count":
+        spiking, read_out = graph, None
+    else:
+        last_hidden = next(source for source, target in graph.edges if target == "affine_out")
+        if last_hidden == "input":
+            raise ConfigError("Norse: a graph without hidden layers and with an LI read-out has no spiking part to import")
+        spiking = subgraph_until(graph, last_hidden)
+        affine, li = graph.nodes["affine_out"], graph.nodes[metadata["readout_node"]]
+        linear = torch.nn.Linear(affine.weight.shape[1], affine.weight.shape[0])
+        linear.weight.data = torch.as_tensor(np.asarray(affine.weight, np.float32))
+        linear.bias.data = torch.as_tensor(np.asarray(affine.bias, np.float32))
+        leaky = LIBoxCell(
+            LIBoxParameters(tau_mem_inv=torch.as_tensor(1 / li.tau, dtype=torch.float32), v_leak=torch.as_tensor(li.v_leak, dtype=torch.float32)),
+            dt=dt,
+        )
+        resistance = torch.as_tensor(np.asarray(li.r, np.float32))
+        read_out = (linear, leaky, resistance)
+    module = from_nir(nir.NIRGraph(nodes=dict(spiking.nodes), edges=list(spiking.edges), metadata=dict(spiking.metadata or {})), ignore_warnings=True, dt=dt)
+    inputs = np.asarray(inputs, np.float32)
+    state, leaky_state, steps = None, None, []
+    with torch.no_grad():
+        for t in range(inputs.shape[1]):
+            out, state = module(torch.from_numpy(np.ascontiguousarray(inputs[:, t])), state)
+            if read_out is not None:
+                linear, leaky, resistance = read_out
+                out, leaky_state = leaky(resistance * linear(out), leaky_state)
+            steps.append(out.numpy())
+    outputs = np.stack(steps, axis=1).astype(np.float64)
+    return {"outputs": outputs, "logits": _reduce(outputs, readout)}
+
+
+RUNNERS = {"spyx": run_in_spyx, "norse": run_in_norse, "snntorch": run_in_snntorch}
+
+__all__ = ["run_in_spyx", "run_in_norse", "run_in_snntorch", "subgraph_until", "RUNNERS", "SNNTORCH_DT"]
