@@ -350,6 +350,7 @@ BAD_VALUES = {
     "network.conv_kernel": (0, "1..34"),
     "network.conv_stride": (35, "1..34"),
     "network.conv_pool": (0, "1..34"),
+    "network.recurrent": ("x", "true or false"),
     "strategy.method": ("cma_es", "eggroll, full_rank"),
     "strategy.population_size": (1, "2..1000000"),
     "strategy.sigma": (float("nan"), "a positive finite number"),
