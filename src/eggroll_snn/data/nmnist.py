@@ -73,6 +73,8 @@ class SplitFiles:
     It pickles (a zip handle is reopened in each process), so worker processes can read from it.
     """
 
+    sensor_size = SENSOR_SIZE  # (W, H, P) of every recording (the frame cache reads it)
+
     def __init__(self, split: str, kind: str, location: Path, entries, skipped, members=None):
         self.split = split
         self.kind = kind  # "folder" or "zip"
