@@ -73,6 +73,14 @@ class DataSection:
         or ``~/.cache/eggroll-snn``).
       skip_bad: leave out bad recordings (listed in the run's ``skipped_files.json``) instead of
         stopping at the first one.
+      source: ``"nmnist"`` (the N-MNIST reader) or ``"tonic"``: a data set tonic reads, named by
+        ``tonic_dataset``, under ``root`` (tonic's ``save_to``). ``root = "tonic:<Name>:<folder>"``
+        (``--data tonic:<Name>:<folder>``) sets all three. See :mod:`eggroll_snn.data.tonic_source`.
+      tonic_dataset: tonic's class name (``"DVSGesture"``, ``"SHD"``, ``"POKERDVS"``).
+      test_fraction: tonic only: unset = the data set's own test split; a fraction = a stratified
+        test split of that share of its training split.
+      sensor_size, class_names: tonic only, read from the data set when left empty (and then
+        recorded in the run's config.toml): ``(W, H, P)`` and the class names.
     """
 
     root: Optional[str] = None
@@ -86,8 +94,15 @@ class DataSection:
     validation_fraction: float = 0.1
     cache_dir: Optional[str] = None
     skip_bad: bool = False
+    # --- tonic data sets (issue 16; see eggroll_snn.data.tonic_source) ---
+    source: Literal["nmnist", "tonic"] = "nmnist"
+    tonic_dataset: Optional[str] = None
+    test_fraction: Optional[float] = None
+    sensor_size: tuple[int, ...] = ()
+    class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        _resolve_tonic(self)  # tonic hook: fills source/sensor_size/class_names; no-op for N-MNIST
         _check(1 <= self.num_time_bins <= 10_000, "data.num_time_bins", self.num_time_bins, "an integer 1..10000")
         _check(
             1 <= self.duration_us <= 100_000_000, "data.duration_us", self.duration_us,
@@ -101,10 +116,17 @@ class DataSection:
                 f"a positive number of microseconds, at most data.duration_us ({self.duration_us}) and giving "
                 "at most 10000 bins, or unset",
             )
-        _check(
-            self.pool >= 1 and SENSOR_WIDTH % self.pool == 0 and SENSOR_HEIGHT % self.pool == 0, "data.pool", self.pool,
-            "a divisor of the 34-pixel sensor side: 1, 2, 17 or 34",
-        )
+        if self.source == "tonic":
+            width, height, _ = self.sensor_size
+            _check(
+                self.pool >= 1 and width % self.pool == 0 and (height == 1 or height % self.pool == 0), "data.pool",
+                self.pool, f"a divisor of the {width} x {height} sensor of {self.tonic_dataset}",
+            )
+        else:
+            _check(
+                self.pool >= 1 and SENSOR_WIDTH % self.pool == 0 and SENSOR_HEIGHT % self.pool == 0, "data.pool",
+                self.pool, "a divisor of the 34-pixel sensor side: 1, 2, 17 or 34",
+            )
         _check(
             0.0 < self.validation_fraction < 1.0,
             "data.validation_fraction", self.validation_fraction, "a fraction strictly between 0 and 1",
@@ -112,13 +134,26 @@ class DataSection:
 
     @property
     def input_size(self) -> int:
-        """Inputs per time step: ``P * (34 // pool) * (34 // pool)``."""
-        return NUM_POLARITIES * (SENSOR_HEIGHT // self.pool) * (SENSOR_WIDTH // self.pool)
+        """Inputs per time step: ``P * (H // pool) * (W // pool)`` (N-MNIST: ``2 * (34 // pool)**2``)."""
+        return math.prod(self.input_shape)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        """``(P, H, W)`` of one time bin of the frames."""
+        """``(P, H, W)`` of one time bin of the frames (a one-row sensor keeps ``H = 1``)."""
+        if self.source == "tonic":
+            width, height, polarities = self.sensor_size
+            return (polarities, max(height // self.pool, 1), width // self.pool)
         return (NUM_POLARITIES, SENSOR_HEIGHT // self.pool, SENSOR_WIDTH // self.pool)
+
+    @property
+    def sensor(self) -> tuple[int, int, int]:
+        """``(W, H, P)`` of the recordings: N-MNIST's 34 x 34 x 2, or a tonic data set's ``sensor_size``."""
+        return tuple(self.sensor_size) if self.source == "tonic" else (SENSOR_WIDTH, SENSOR_HEIGHT, NUM_POLARITIES)
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the data: 10 digits for N-MNIST, ``len(class_names)`` for a tonic data set."""
+        return len(self.class_names) if self.source == "tonic" else NUM_CLASSES
 
     def frame_config(self):
         """The equivalent :class:`eggroll_snn.data.frames.FrameConfig`."""
@@ -196,7 +231,7 @@ class NetworkSection:
         _check(1 <= self.conv_stride <= 34, "network.conv_stride", self.conv_stride, "an integer 1..34")
         _check(1 <= self.conv_pool <= 34, "network.conv_pool", self.conv_pool, "an integer 1..34")
 
-    def network_config(self, input_shape: tuple[int, int, int]):
+    def network_config(self, input_shape: tuple[int, int, int], num_classes: int = NUM_CLASSES):
         """The :class:`eggroll_snn.snn.NetworkConfig` for frames of ``input_shape`` (P, H, W) per time step."""
         from eggroll_snn.snn import NetworkConfig
 
@@ -208,7 +243,7 @@ class NetworkSection:
             conv_stride=self.conv_stride,
             conv_pool=self.conv_pool,
             hidden_sizes=tuple(self.hidden_sizes),
-            num_classes=NUM_CLASSES,
+            num_classes=num_classes,
             beta=self.beta,
             threshold=self.threshold,
             reset=self.reset,
@@ -373,7 +408,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         # EGGROLL's factors are A (m, r), B (n, r): each weight uses min(r, m, n), so a rank above
         # the largest min(m, n) would clip every weight and name a rank that no layer uses.
-        network = self.network.network_config(self.data.input_shape)  # raises on impossible conv blocks
+        network = self.network.network_config(self.data.input_shape, self.data.num_classes)  # raises on impossible conv blocks
+        _check_dense_inputs(self.data, network)
         if self.strategy.method == "eggroll":
             shapes = network.weight_shapes
             widest = max(min(m, n) for m, n in shapes)
@@ -396,6 +432,61 @@ class TrainConfig:
     def replace(self, overrides: Mapping[str, Any]) -> "TrainConfig":
         """A copy with ``{"section.key": value}`` overrides applied and validated."""
         return apply_overrides(self, overrides)
+
+
+MAX_DENSE_INPUTS = 16_384
+"""Most inputs per time bin a dense layer takes (the first dense layer after any conv blocks): a
+larger sensor needs more pooling or conv blocks first (N-MNIST's largest is 2 x 34 x 34 = 2312)."""
+
+
+def _check_dense_inputs(data: "DataSection", network) -> None:
+    """Refuse a sensor too large for the network's first dense layer, saying what to change."""
+    fan_in = network.weight_shapes[len(network.conv_channels)][1]
+    if fan_in <= MAX_DENSE_INPUTS:
+        return
+    width, height, polarities = data.sensor
+    where = "after the conv blocks" if network.conv_channels else f"with data.pool = {data.pool}"
+    raise ConfigError(
+        f"option data.pool = {data.pool}: the {width} x {height} x {polarities} sensor gives {fan_in} inputs per time "
+        f"bin to the first dense layer {where}, more than the {MAX_DENSE_INPUTS} it takes; raise data.pool, or put "
+        "conv blocks in front (network.conv_channels, conv_stride, conv_pool)"
+    )
+
+
+def _resolve_tonic(data: "DataSection") -> None:
+    """Expand ``root = "tonic:<Name>:<folder>"`` and fill a tonic section's sensor size and class names.
+
+    Reads the data set only when ``sensor_size`` or ``class_names`` is empty (a run's saved
+    config.toml records both, so reloading it reads nothing).
+    """
+    if isinstance(data.root, str) and data.root.startswith("tonic:"):
+        from eggroll_snn.data.tonic_source import parse_source
+
+        name, root = parse_source(data.root)
+        for key, value in (("source", "tonic"), ("tonic_dataset", name), ("root", root), ("sensor_size", ()), ("class_names", ())):
+            object.__setattr__(data, key, value)
+    if data.source != "tonic":
+        for key in ("tonic_dataset", "test_fraction"):
+            _check(getattr(data, key) is None, f"data.{key}", getattr(data, key), "unset unless data.source = 'tonic'")
+        for key in ("sensor_size", "class_names"):
+            _check(getattr(data, key) == (), f"data.{key}", getattr(data, key), "empty unless data.source = 'tonic'")
+        return
+    _check(data.tonic_dataset is not None, "data.tonic_dataset", None, "a tonic data set name, e.g. DVSGesture or SHD")
+    _check(data.root is not None, "data.root", None, f"the folder that holds {data.tonic_dataset}/ (tonic's save_to)")
+    _check(not data.first_saccade_only, "data.first_saccade_only", True, "false for a tonic data set (N-MNIST only)")
+    if data.test_fraction is not None:
+        _check(0.0 < data.test_fraction < 1.0, "data.test_fraction", data.test_fraction, "a fraction strictly between 0 and 1, or unset")
+    if not data.sensor_size or not data.class_names:
+        from eggroll_snn.data.tonic_source import describe
+
+        sensor_size, class_names = describe(data.tonic_dataset, data.root)
+        object.__setattr__(data, "sensor_size", sensor_size)
+        object.__setattr__(data, "class_names", class_names)
+    _check(
+        len(data.sensor_size) == 3 and all(size >= 1 for size in data.sensor_size), "data.sensor_size", data.sensor_size,
+        "(W, H, P), three positive integers",
+    )
+    _check(len(data.class_names) >= 2, "data.class_names", data.class_names, "at least two class names")
 
 
 def _plain(value: Any) -> Any:
@@ -509,28 +600,33 @@ def from_dict(tables: Any) -> TrainConfig:
     return TrainConfig(**{name: section_from_dict(name, tables.get(name, {})) for name in SECTIONS})
 
 
-def loads(text: str, source: str = "<string>") -> TrainConfig:
-    """Parse TOML text into a validated :class:`TrainConfig`; ``source`` names it in errors."""
+def loads(text: str, source: str = "<string>", overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Parse TOML text into a validated :class:`TrainConfig`; ``source`` names it in errors.
+
+    ``overrides`` (``{"section.key": value}``) are set before the config is built and validated.
+    """
     try:
         tables = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source}: not valid TOML: {error}") from None
     except (ValueError, RecursionError) as error:  # an integer of over 4300 digits; nesting too deep
         raise ConfigError(f"{source}: not valid TOML: {type(error).__name__}: {error}") from None
+    if overrides:
+        tables = override_tables(tables, overrides)  # an unknown override name is not the file's fault
     try:
         return from_dict(tables)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
 
 
-def load(path: str | Path) -> TrainConfig:
-    """Read a TOML config file (see ``configs/default.toml``)."""
+def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Read a TOML config file (see ``configs/default.toml``), with ``overrides`` as :func:`loads`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"cannot read config file {path}: {error}") from None
-    return loads(text, source=str(path))
+    return loads(text, source=str(path), overrides=overrides)
 
 
 # --------------------------------------------------------------------------------------------
@@ -558,17 +654,26 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 def apply_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainConfig:
     """``config`` with ``{"section.key": value}`` replaced; the result is validated as a whole."""
-    tables = config.to_dict()
+    return from_dict(override_tables(config.to_dict(), overrides))
+
+
+def override_tables(tables: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:
+    """A copy of the plain tables ``{"section": {"key": value}}`` with ``overrides`` set (names checked).
+
+    Applying overrides to the tables before the config is built lets a config file be completed by
+    them (a tonic config file names its data set; ``--data`` gives the folder).
+    """
+    tables = {name: dict(table) if isinstance(table, Mapping) else table for name, table in tables.items()}
     for key, value in overrides.items():
         section, _, option = key.partition(".")
         if section not in SECTIONS:
             raise ConfigError(f"unknown option {key}: [{section}] is not a section ({', '.join(SECTIONS)})")
-        if option not in tables[section]:
-            raise ConfigError(
-                f"unknown option {key}; the options of [{section}] are: {', '.join(sorted(tables[section]))}"
-            )
-        tables[section][option] = value
-    return from_dict(tables)
+        known = sorted(field.name for field in dataclasses.fields(SECTIONS[section]))
+        if option not in known:
+            raise ConfigError(f"unknown option {key}; the options of [{section}] are: {', '.join(known)}")
+        if isinstance(tables.setdefault(section, {}), dict):  # else from_dict names the malformed section
+            tables[section][option] = value
+    return tables
 
 
 # --------------------------------------------------------------------------------------------
@@ -636,4 +741,5 @@ __all__ = [
     "dump",
     "parse_assignment",
     "apply_overrides",
+    "override_tables",
 ]

@@ -98,7 +98,7 @@ def mean_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 def network_config(config: TrainConfig) -> snn.NetworkConfig:
     """The network a training config describes (input size from its frame options)."""
-    return config.network.network_config(config.data.input_shape)
+    return config.network.network_config(config.data.input_shape, config.data.num_classes)
 
 
 def parameter_shapes(config: TrainConfig) -> Any:
@@ -143,6 +143,13 @@ def load_frames(
     from eggroll_snn.data.cache import load_split_frames
 
     root = data_root if data_root is not None else config.data.root
+    if config.data.source == "tonic":  # tonic hook: any data set tonic reads (data/tonic_source.py)
+        from eggroll_snn.data.tonic_source import load_tonic_split
+
+        return load_tonic_split(
+            config.data.tonic_dataset, root, split, config.data.frame_config(), config.data.num_classes,
+            config.data.test_fraction, config.data.cache_dir, progress, config.data.skip_bad, skipped,
+        )
     if root is None:
         from eggroll_snn.data.simulate import default_data_root
 
@@ -169,10 +176,13 @@ def evaluate_run(
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, skip_bad=bool(skip_bad)))
     frames, labels = load_frames(config, split, data_root)
     logits = predict_logits(params, frames, network_config(config), config.train.eval_batch_size)
-    report = accuracy_report(logits.argmax(axis=1), labels)
+    report = accuracy_report(logits.argmax(axis=1), labels, config.data.num_classes)
+    report["class_names"] = list(config.data.class_names)  # tonic hook: empty for N-MNIST (digits)
     report["loss"] = mean_cross_entropy(logits, labels) if len(labels) else float("nan")
     report["split"] = split
     report["data_root"] = str(data_root if data_root is not None else (config.data.root or "built-in simulated N-MNIST"))
+    if config.data.source == "tonic":
+        report["data_root"] = f"tonic:{config.data.tonic_dataset}:{report['data_root']}"
     report["model_generation"] = metadata.get("generation")
     return report
 

@@ -368,7 +368,8 @@ def resolve_run(
       CheckpointError: ``resume_dir`` is not a run folder.
     """
     if resume_dir is None:
-        config = config_module.load(config_file) if config_file is not None else TrainConfig()
+        # Overrides complete the file before it is checked (tonic hook: a config file names its data set, --data its folder).
+        config = config_module.load(config_file, overrides) if config_file is not None else TrainConfig()
         config = config_module.apply_overrides(config, overrides)
         if out is None:
             stem = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.strategy.method}"
@@ -554,6 +555,11 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     if config.data.skip_bad:
         checkpoint.atomic_write_text(run_dir / "skipped_files.json", json.dumps(skipped, indent=1) + "\n")  # only now: a run that cannot read its data or model leaves no folder
     train_index, validation_index = stratified_split(labels, config.data.validation_fraction, config.train.seed)
+    if config.data.source == "tonic":  # tonic hook: state the splits (and where the test split came from)
+        from eggroll_snn.data.tonic_source import SPLIT_RECORD, split_record
+
+        split_labels = {"train": labels[train_index], "validation": labels[validation_index], "test": load_frames(config, "test")[1]}
+        checkpoint.atomic_write_text(run_dir / SPLIT_RECORD, json.dumps(split_record(config.data, split_labels), indent=1) + "\n")
     data = _Data(
         train_frames=jnp.asarray(frames[train_index]),  # uint8, moved to the device once
         train_labels=jnp.asarray(labels[train_index], jnp.int32),
@@ -641,7 +647,7 @@ class _Loop:
         logits = predict_logits(
             self.weight_grid.apply(params), self.data.validation_frames, self.network, self.config.train.eval_batch_size
         )
-        accuracy = accuracy_report(logits.argmax(axis=1), self.data.validation_labels)["accuracy"]
+        accuracy = accuracy_report(logits.argmax(axis=1), self.data.validation_labels, self.network.num_classes)["accuracy"]
         line["validation_accuracy"] = accuracy
         line["validation_loss"] = mean_cross_entropy(logits, self.data.validation_labels)
         if accuracy > float(state.best_accuracy):
@@ -730,7 +736,7 @@ def _finish(config: TrainConfig, run_dir: Path, state: TrainingState, network, w
         checkpoint.save_tree(run_dir / INTEGER_MODEL_STEM, integer_tree(model_params, weight_record["weights"]), weight_record)
     test_frames, test_labels = load_frames(config, "test")
     logits = predict_logits(model_params, test_frames, network, config.train.eval_batch_size)
-    report = accuracy_report(logits.argmax(axis=1), test_labels)
+    report = accuracy_report(logits.argmax(axis=1), test_labels, network.num_classes)
     generations = int(state.strategy.generation)
     summary = {
         "test_accuracy": report["accuracy"],

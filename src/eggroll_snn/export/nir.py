@@ -442,10 +442,10 @@ def export_run(run_dir: str | Path, path: str | Path, dt: float = 1e-3) -> nir.N
     if not path.parent.is_dir():
         raise ConfigError(f"NIR output {path}: the folder {path.parent} does not exist; create it or choose another path")
     params, train_config, model_metadata = load_model(run_dir)
-    network_config = train_config.network.network_config(train_config.data.input_shape)
+    network_config = train_config.network.network_config(train_config.data.input_shape, train_config.data.num_classes)
     data = train_config.data
     try:
-        frame_shape = data.frame_config().frame_shape()
+        frame_shape = data.frame_config().frame_shape(data.sensor)
     except ConfigError:  # frames whose count T varies per recording: no fixed input shape
         frame_shape = None
     frame_settings = dataclasses.asdict(data.frame_config())
