@@ -215,3 +215,47 @@ def test_python_entry_takes_tonic_objects_and_splits_test_from_train(roots, tmp_
     assert report["accuracy"] == pytest.approx(result.test_accuracy)
     with pytest.raises(ConfigError, match="without transforms"):
         config_for_tonic(tonic.datasets.POKERDVS(str(root), train=True, transform=lambda events: events))
+
+
+@pytest.mark.parametrize(("name", "input_shape"), [("DVSGesture", (2, 32, 32)), ("SHD", (1, 1, 350))])
+def test_the_shipped_configs_are_completed_by_the_data_folder(roots, name, input_shape):
+    from pathlib import Path
+
+    from eggroll_snn.train import resolve_run
+
+    root, _ = roots[name]
+    config_file = Path(__file__).resolve().parents[1] / "configs" / f"{name.lower()}.toml"
+    config, _, resume = resolve_run(config_file, {"data.root": str(root)}, "unused-run-dir", None)
+    assert (config.data.source, config.data.tonic_dataset, resume) == ("tonic", name, False)
+    assert config.data.input_shape == input_shape
+    with pytest.raises(ConfigError, match=rf"data.root.*the folder that holds {name}/"):
+        resolve_run(config_file, {}, "unused-run-dir", None)  # the file alone names no folder
+
+
+def test_without_tonic_installed_the_error_says_how_to_install_it(roots, monkeypatch):
+    import sys
+
+    root, _ = roots["SHD"]
+    monkeypatch.setitem(sys.modules, "tonic", None)  # import tonic now raises ImportError
+    with pytest.raises(ConfigError, match=r"needs the tonic package, which is not installed; install it with"):
+        apply_overrides(TrainConfig(), {"data.root": f"tonic:SHD:{root}"})
+
+
+def test_recordings_are_listed_in_file_name_order(roots):
+    root, _ = roots["DVSGesture"]
+    split = tonic_source.list_split("DVSGesture", root, "train")
+    sources = [split.source(index) for index in range(len(split))]
+    assert sources == sorted(sources) and len(set(sources)) == len(sources) == 110
+
+
+@pytest.mark.slow  # ~50 s here: the L2 grid's fits compile
+def test_linear_baseline_command_reads_a_tonic_data_set(roots, capsys):
+    from eggroll_snn.cli import main
+
+    root, written = roots["SHD"]
+    options = ["--data", f"tonic:SHD:{root}", "--set", "data.pool=7", "--set", "data.duration_us=1000000",
+               "--set", "data.num_time_bins=3", "--set", "data.validation_fraction=0.25", "--json"]
+    assert main(["baseline", *options]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["test_count"] == len(written["test"]) and result["features"] == 3 * 100
+    assert result["test_accuracy"] >= 0.9  # each class fires in its own third of the channels

@@ -142,7 +142,6 @@ def linear_baselines_for_seeds(
 ) -> list[dict]:
     """:func:`linear_baseline_for_config` for each of ``seeds`` (the seed picks the validation
     split), the frames of both splits read once for all of them."""
-    from eggroll_snn.config import NUM_CLASSES
     from eggroll_snn.evaluate import load_frames
     from eggroll_snn.train import stratified_split
 
@@ -153,7 +152,7 @@ def linear_baselines_for_seeds(
         train_index, validation_index = stratified_split(labels, config.data.validation_fraction, seed)
         result = linear_baseline(
             (frames[train_index], labels[train_index]), (frames[validation_index], labels[validation_index]),
-            test, NUM_CLASSES, time_groups,
+            test, config.data.num_classes, time_groups,
         )
         result["seed"] = int(seed)
         result["train_count"], result["validation_count"] = int(len(train_index)), int(len(validation_index))

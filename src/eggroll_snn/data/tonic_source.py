@@ -332,18 +332,22 @@ def tonic_to_events(raw: np.ndarray, sensor_size, time_origin: str, source: str)
 def list_split(name: str, root: str | os.PathLike, split: str, test_fraction: float | None = None) -> TonicSplit:
     """The recordings of ``split``: the data set's own split, or (``test_fraction`` set) a
     stratified part of its training split (see :func:`stratified_holdout`)."""
-    if test_fraction is None:
-        dataset = open_dataset(name, root, split)
-        labels = spec(name).labels(dataset)
-        return TonicSplit(name, split, dataset, (Entry(i, int(label)) for i, label in enumerate(labels)), "official")
     if split not in SPLITS:
         raise ConfigError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
-    dataset = open_dataset(name, root, "train")
+    dataset = open_dataset(name, root, split if test_fraction is None else "train")
     labels = spec(name).labels(dataset)
-    kept, held_out = stratified_holdout(labels, test_fraction)
+    # tonic lists some folders in the file system's order; file names, where tonic keeps them, fix
+    # one order (and so one holdout) on every machine.
+    paths = getattr(dataset, "data", None)
+    named = isinstance(paths, list) and len(paths) == len(labels) and all(isinstance(path, str) for path in paths)
+    order = sorted(range(len(labels)), key=lambda i: paths[i]) if named else range(len(labels))
+    entries = [Entry(int(i), int(labels[i])) for i in order]
+    if test_fraction is None:
+        return TonicSplit(name, split, dataset, entries, "official")
+    kept, held_out = stratified_holdout([entry.label for entry in entries], test_fraction)
     chosen = held_out if split == "test" else kept
     rule = f"holdout {test_fraction!r} seed {HOLDOUT_SEED}"
-    return TonicSplit(name, split, dataset, (Entry(int(i), int(labels[i])) for i in chosen), rule)
+    return TonicSplit(name, split, dataset, [entries[i] for i in chosen], rule)
 
 
 def load_tonic_split(
