@@ -259,3 +259,18 @@ def test_linear_baseline_command_reads_a_tonic_data_set(roots, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["test_count"] == len(written["test"]) and result["features"] == 3 * 100
     assert result["test_accuracy"] >= 0.9  # each class fires in its own third of the channels
+
+
+@pytest.mark.slow  # ~30 s here
+def test_recurrent_network_on_shd_trains_evaluates_and_export_says_why_not(roots, tmp_path, capsys):
+    from eggroll_snn.cli import main
+
+    root, written = roots["SHD"]
+    run_dir = tmp_path / "run"
+    options = _tiny_run_options("SHD", root) + ["--set", "network.recurrent=true"]
+    assert main(["train", *options, "--out", str(run_dir)]) == 0
+    assert json.loads((run_dir / "summary.json").read_text())["test_count"] == len(written["test"])
+    assert main(["evaluate", str(run_dir)]) == 0 and "zero" in capsys.readouterr().out
+    assert main(["export", str(run_dir), "--nir", str(tmp_path / "model.nir")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "recurrent hidden layers (network.recurrent), which the exporter does not write yet" in error

@@ -191,6 +191,9 @@ class NetworkSection:
       conv_channels: output channels of each convolutional LIF block before the dense layers
         (empty: a dense network); conv_kernel, conv_stride, conv_pool: their kernel side, stride
         and sum-pooling window.
+      recurrent: each dense hidden LIF layer also gets its own spikes of the step before through a
+        recurrent weight (``v <- beta v + W s_in + V s_prev + b``), e.g. for SHD; float32 weights only,
+        no NIR export yet.
     """
 
     hidden_sizes: tuple[int, ...] = (128,)
@@ -208,6 +211,7 @@ class NetworkSection:
     conv_kernel: int = 3
     conv_stride: int = 1
     conv_pool: int = 2
+    recurrent: bool = False
 
     def __post_init__(self) -> None:
         from eggroll_snn.quantize import check_weight_format
@@ -230,6 +234,14 @@ class NetworkSection:
         _check(1 <= self.conv_kernel <= 34, "network.conv_kernel", self.conv_kernel, "an integer 1..34")
         _check(1 <= self.conv_stride <= 34, "network.conv_stride", self.conv_stride, "an integer 1..34")
         _check(1 <= self.conv_pool <= 34, "network.conv_pool", self.conv_pool, "an integer 1..34")
+        _check(
+            not self.recurrent or self.weights == "float32", "network.recurrent", self.recurrent,
+            "false with integer weights (network.weights): the grid covers feed-forward weights only",
+        )
+        _check(
+            not self.recurrent or len(self.hidden_sizes) > 0, "network.recurrent", self.recurrent,
+            "false without dense hidden layers (network.hidden_sizes): only they have recurrent weights",
+        )
 
     def network_config(self, input_shape: tuple[int, int, int], num_classes: int = NUM_CLASSES):
         """The :class:`eggroll_snn.snn.NetworkConfig` for frames of ``input_shape`` (P, H, W) per time step."""
@@ -242,6 +254,7 @@ class NetworkSection:
             conv_kernel=self.conv_kernel,
             conv_stride=self.conv_stride,
             conv_pool=self.conv_pool,
+            recurrent=self.recurrent,
             hidden_sizes=tuple(self.hidden_sizes),
             num_classes=num_classes,
             beta=self.beta,

@@ -12,6 +12,15 @@ Neuron models (one update per time bin ``t = 1..T``; state starts at zero; NIR-s
 
   ``v'`` is the membrane after reset, the state carried to the next step.
 
+* **Recurrent LIF hidden layer** (``recurrent=True``; dense hidden layers only, e.g. for a 1-D
+  sensor such as SHD's cochlea): the same equations with the layer's own spikes of the step before
+  fed back through ``V`` (out, out), ``s[0] = 0``::
+
+      v[t]  = beta * v'[t-1] + W s_in[t] + V s[t-1] + b
+
+  ``V`` is one more 2-D weight leaf (``"recurrent"``), so a strategy perturbs it like any weight;
+  a member's feedback is ``perturbed_linear(s[t-1], V, E_V)`` inside the time scan.
+
 * **Convolutional LIF block** (``conv_channels``, before the dense layers): the same LIF
   equations with ``W s_in[t]`` replaced by a 2-D convolution (no padding, stride ``conv_stride``)
   of the block's input ``(H, W, C_in)`` with a ``k x k`` kernel, followed by sum pooling of the
@@ -85,6 +94,7 @@ class NetworkConfig:
       conv_kernel: side k of the square kernels.
       conv_stride: stride of the convolutions.
       conv_pool: side of the sum-pooling window after each block (1: no pooling).
+      recurrent: give every dense hidden LIF layer a recurrent weight ``V`` (out, out).
     """
 
     input_size: int
@@ -104,6 +114,7 @@ class NetworkConfig:
     conv_kernel: int = 3
     conv_stride: int = 1
     conv_pool: int = 2
+    recurrent: bool = False
 
     def __post_init__(self):
         # Lists from TOML or argparse become tuples so the config stays hashable.
@@ -174,6 +185,11 @@ class NetworkConfig:
         return tuple(shapes)
 
     @property
+    def recurrent_shapes(self) -> tuple[tuple[int, int], ...]:
+        """``(out, out)`` of the recurrent weight of each dense hidden layer (empty unless ``recurrent``)."""
+        return tuple((size, size) for size in self.hidden_sizes) if self.recurrent else ()
+
+    @property
     def num_lif_layers(self) -> int:
         """Spiking layers before the read-out (conv blocks and dense hidden layers)."""
         return len(self.conv_channels) + len(self.hidden_sizes)
@@ -223,6 +239,12 @@ def init_params(key: jax.Array, config: NetworkConfig) -> dict:
             layer["beta"] = jnp.full((fan_out,), config.readout_beta if is_readout and config.readout != "spike_count" else config.beta, jnp.float32)
         if config.learn_threshold and (not is_readout or config.readout == "spike_count"):
             layer["threshold"] = jnp.full((fan_out,), config.threshold, jnp.float32)
+        if config.recurrent and len(config.conv_channels) <= index < len(shapes) - 1:
+            # Same scale rule, fan-in = the layer's own width; its own key, so W keeps its draw.
+            recurrent_key = jax.random.fold_in(keys[index], 1)
+            layer["recurrent"] = (config.init_gain / math.sqrt(fan_out)) * jax.random.normal(
+                recurrent_key, (fan_out, fan_out), jnp.float32
+            )
         layers.append(layer)
     return {"layers": layers}
 
@@ -245,15 +267,15 @@ def _currents(layer: dict, layer_perturbation: dict | None, inputs: jax.Array, d
 
 
 def _lif_over_time(
-    currents: jax.Array, beta, threshold, reset: str, record: bool, spike_fn=None
+    currents: jax.Array, beta, threshold, reset: str, record: bool, spike_fn=None, feedback=None
 ) -> tuple[jax.Array, jax.Array | None]:
     """Integrate ``currents`` (T, B, H) through LIF neurons.
 
     Returns the spikes (T, B, H) and, with ``record``, the post-reset membranes (T, B, H) (else
     ``None``: stacking an unused trajectory costs a full write of it per member). ``spike_fn``:
-    see :func:`forward`.
+    see :func:`forward`. ``feedback(s[t-1] (B, H)) -> (B, H)``: a recurrent layer's ``V s[t-1]``
+    (None: feed-forward).
     """
-
     def step(v, current):
         v = beta * v + current
         spikes = (v >= threshold).astype(current.dtype) if spike_fn is None else spike_fn(v, threshold)
@@ -263,7 +285,16 @@ def _lif_over_time(
             v = v * (1.0 - spikes)
         return v, (spikes, v if record else None)
 
-    _, (spikes, membranes) = jax.lax.scan(step, jnp.zeros(currents.shape[1:], currents.dtype), currents)
+    zeros = jnp.zeros(currents.shape[1:], currents.dtype)
+    if feedback is not None:  # carry the spikes too: s[t-1] feeds step t
+        def recurrent_step(carry, current):
+            v, previous = carry
+            v, (spikes, membrane) = step(v, current + feedback(previous))
+            return (v, spikes), (spikes, membrane)
+
+        _, (spikes, membranes) = jax.lax.scan(recurrent_step, (zeros, zeros), currents)
+        return spikes, membranes
+    _, (spikes, membranes) = jax.lax.scan(step, zeros, currents)
     return spikes, membranes
 
 
@@ -348,7 +379,13 @@ def _run(
         threshold = jnp.maximum(
             _layer_constant(layer, layer_perturbation, "threshold", config.threshold), MIN_THRESHOLD
         )
-        return _lif_over_time(currents, beta, threshold, config.reset, record, spike_fn)
+        feedback = None
+        if "recurrent" in layer:
+            recurrent_perturbation = None if layer_perturbation is None else layer_perturbation.get("recurrent")
+            feedback = lambda previous: perturbed_linear(  # noqa: E731
+                previous.astype(dtype), layer["recurrent"].astype(dtype), recurrent_perturbation
+            ).astype(jnp.float32)
+        return _lif_over_time(currents, beta, threshold, config.reset, record, spike_fn, feedback)
 
     for index, (layer, layer_perturbation) in enumerate(zip(layers[:-1], layer_perturbations[:-1])):
         spikes, membranes = lif(layer, layer_perturbation, layer_currents(index, layer, layer_perturbation))

@@ -127,6 +127,11 @@ def _check_network(params: Mapping[str, Any], network_config) -> list[Mapping[st
             "NIR export covers dense LIF networks with a leaky read-out; this network has convolutional blocks "
             "or a spike-count read-out, which the exporter does not write yet"
         )
+    if getattr(network_config, "recurrent", False):
+        raise ConfigError(
+            "NIR export covers feed-forward LIF networks; this network has recurrent hidden layers "
+            "(network.recurrent), which the exporter does not write yet"
+        )
     layers = list(params["layers"])
     sizes = [network_config.input_size, *network_config.hidden_sizes, network_config.num_classes]
     if len(layers) != len(sizes) - 1:
