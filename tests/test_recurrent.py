@@ -67,10 +67,11 @@ def test_recurrent_is_refused_with_integer_weights_and_without_hidden_layers():
         apply_overrides(TrainConfig(), {"network.recurrent": True, "network.hidden_sizes": []})
 
 
-def test_eggroll_evolves_the_recurrent_weight():
+@pytest.mark.parametrize("method", ["eggroll", "bptt"])
+def test_the_recurrent_weight_is_trained(method):
     from eggroll_snn.train import make_generation_step, make_strategy
 
-    config = apply_overrides(TrainConfig(), {"strategy.population_size": 8, "train.batch_size": 4})
+    config = apply_overrides(TrainConfig(), {"strategy.method": method, "strategy.population_size": 8, "train.batch_size": 4})
     network = snn.NetworkConfig(input_size=6, hidden_sizes=(8,), num_classes=3, recurrent=True, init_gain=3.0)
     strategy = make_strategy(config)
     strategy_state = strategy.init(jax.random.key(6), snn.init_params(jax.random.key(7), network))
@@ -81,4 +82,4 @@ def test_eggroll_evolves_the_recurrent_weight():
     for _ in range(2):
         strategy_state, metrics = step(strategy_state, frames, labels)
     assert np.isfinite(float(metrics["fitness_mean"]))
-    assert not np.allclose(np.asarray(strategy_state.params["layers"][0]["recurrent"]), recurrent_before)  # V evolves
+    assert not np.allclose(np.asarray(strategy_state.params["layers"][0]["recurrent"]), recurrent_before)  # V changes

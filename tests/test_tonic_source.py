@@ -162,7 +162,7 @@ def _tiny_run_options(name: str, root) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("name", [pytest.param("DVSGesture", marks=pytest.mark.slow), "SHD"])  # ~30 s each here
+@pytest.mark.parametrize("name", [pytest.param("DVSGesture", marks=pytest.mark.slow), "SHD"])  # 10-30 s each here (shared CPU)
 def test_train_evaluate_export_end_to_end_from_the_command_line(roots, name, tmp_path, capsys):
     from eggroll_snn.cli import main
 
@@ -180,6 +180,8 @@ def test_train_evaluate_export_end_to_end_from_the_command_line(roots, name, tmp
     class_names = tonic_source.describe(name, root)[1]
     assert all(class_name in shown for class_name in class_names)
     assert f"({round(summary['test_accuracy'] * summary['test_count'])}/{summary['test_count']})" in shown
+    assert main(["evaluate", str(run_dir), "--data", f"tonic:{name}:{root}", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == summary["test_count"]
     graph_path = tmp_path / "model.nir"
     assert main(["export", str(run_dir), "--nir", str(graph_path)]) == 0
     import nir
@@ -261,7 +263,7 @@ def test_linear_baseline_command_reads_a_tonic_data_set(roots, capsys):
     assert result["test_accuracy"] >= 0.9  # each class fires in its own third of the channels
 
 
-@pytest.mark.slow  # ~30 s here
+@pytest.mark.slow  # 18-30 s here
 def test_recurrent_network_on_shd_trains_evaluates_and_export_says_why_not(roots, tmp_path, capsys):
     from eggroll_snn.cli import main
 

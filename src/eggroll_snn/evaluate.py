@@ -144,8 +144,15 @@ def load_frames(
 
     root = data_root if data_root is not None else config.data.root
     if config.data.source == "tonic":  # tonic hook: any data set tonic reads (data/tonic_source.py)
-        from eggroll_snn.data.tonic_source import load_tonic_split
+        from eggroll_snn.data.tonic_source import load_tonic_split, parse_source
 
+        if str(root).startswith("tonic:"):  # evaluate --data tonic:<Name>:<folder>
+            name, root = parse_source(str(root))
+            if name != config.data.tonic_dataset:
+                raise ConfigError(
+                    f"--data {data_root}: this run was trained on {config.data.tonic_dataset}, not {name}; "
+                    f"give a folder holding {config.data.tonic_dataset}/"
+                )
         return load_tonic_split(
             config.data.tonic_dataset, root, split, config.data.frame_config(), config.data.num_classes,
             config.data.test_fraction, config.data.cache_dir, progress, config.data.skip_bad, skipped,
