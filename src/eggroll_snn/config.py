@@ -139,11 +139,8 @@ class DataSection:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        """``(P, H, W)`` of one time bin of the frames (a one-row sensor keeps ``H = 1``)."""
-        if self.source == "tonic":
-            width, height, polarities = self.sensor_size
-            return (polarities, max(height // self.pool, 1), width // self.pool)
-        return (NUM_POLARITIES, SENSOR_HEIGHT // self.pool, SENSOR_WIDTH // self.pool)
+        """``(P, H // pool, W // pool)`` of one time bin of the frames (a one-row sensor keeps ``H = 1``)."""
+        return self.frame_config().frame_shape(self.sensor)[1:]  # the frames module's pooling rule
 
     @property
     def sensor(self) -> tuple[int, int, int]:
