@@ -499,6 +499,20 @@ def _resolve_tonic(data: "DataSection") -> None:
     _check(len(data.class_names) >= 2, "data.class_names", data.class_names, "at least two class names")
 
 
+def options_missing_at_default(stored: Mapping[str, Any], config: "TrainConfig") -> tuple[str, ...]:
+    """``"section.key"`` of every option that ``stored`` (a config dict recorded before the option
+    existed, e.g. in an older checkpoint) lacks while ``config`` holds it at its default: such an
+    option cannot have changed, so a resume need not count it as a difference."""
+    defaults, current = TrainConfig().to_dict(), config.to_dict()
+    return tuple(
+        f"{section}.{key}"
+        for section, table in current.items()
+        for key, value in table.items()
+        if key not in (stored.get(section) if isinstance(stored.get(section), Mapping) else {})
+        and value == defaults[section][key]
+    )
+
+
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -752,4 +766,5 @@ __all__ = [
     "parse_assignment",
     "apply_overrides",
     "override_tables",
+    "options_missing_at_default",
 ]

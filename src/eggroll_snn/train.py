@@ -571,7 +571,9 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         found = checkpoint.latest_valid_checkpoint(checkpoint_dir)
         if found is not None:
             like = jax.eval_shape(lambda: state)
-            state = checkpoint.load_checkpoint(found, like, config=config.to_dict(), ignore=RESUMABLE_CHANGES)
+            # Options added since the checkpoint was written (e.g. data.source) count only when set.
+            added = config_module.options_missing_at_default(found.metadata.get("config") or {}, config)
+            state = checkpoint.load_checkpoint(found, like, config=config.to_dict(), ignore=RESUMABLE_CHANGES + added)
             wall_offset = float(found.metadata.get("wall_time_s", 0.0))
         else:
             print(f"no valid checkpoint in {checkpoint_dir}: starting from generation 0", flush=True)
