@@ -20,7 +20,7 @@ LAYERS = (
     ("configuration", ("eggroll_snn.config",)),
     ("run folder", ("eggroll_snn.run_folder",)),
     ("trainer", ("eggroll_snn.training",)),
-    ("consumers", ("eggroll_snn.evaluate", "eggroll_snn.plot", "eggroll_snn.export", "eggroll_snn.baselines")),
+    ("consumers", ("eggroll_snn.evaluate", "eggroll_snn.plot", "eggroll_snn.export", "eggroll_snn.baselines", "eggroll_snn.tonic_run")),
     ("studies", ("eggroll_snn.bench", "eggroll_snn.compare", "eggroll_snn.tools")),
     ("command line", ("eggroll_snn.commands", "eggroll_snn.cli")),
 )

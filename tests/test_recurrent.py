@@ -120,3 +120,26 @@ def test_recurrent_option_in_the_config_and_its_limits():
     assert network.recurrent and network.weight_shapes[-1] == (128, 128)
     with pytest.raises(ConfigError, match="network.recurrent"):
         apply_overrides(TrainConfig(), {"network.recurrent": True, "network.weights": "int8"})
+
+
+def test_recurrent_without_dense_hidden_layers_is_refused():
+    with pytest.raises(ConfigError, match="without dense hidden layers"):
+        apply_overrides(TrainConfig(), {"network.recurrent": True, "network.hidden_sizes": []})
+
+
+@pytest.mark.parametrize("method", ["eggroll", "bptt"])
+def test_both_training_methods_change_the_recurrent_weight(method):
+    from eggroll_snn.training import make_generation_step, strategy_from_config
+
+    config = apply_overrides(TrainConfig(), {"strategy.method": method, "strategy.population_size": 8, "train.batch_size": 4})
+    network = snn.NetworkConfig(input_size=6, hidden_sizes=(8,), num_classes=3, recurrent=True, init_gain=3.0)
+    strategy = strategy_from_config(config)
+    state = strategy.init(jax.random.key(6), snn.init_params(jax.random.key(7), network))
+    before = np.asarray(state.params["layers"][0]["recurrent"])
+    frames = jax.random.poisson(jax.random.key(5), 0.8, (12, 5, 1, 1, 6)).astype(jnp.uint8)
+    labels = jnp.arange(12, dtype=jnp.int32) % 3
+    step = jax.jit(make_generation_step(strategy, network, config.train, jax.random.key(8)))
+    for _ in range(2):
+        state, metrics = step(state, frames, labels)
+    assert np.isfinite(float(metrics["fitness_mean"]))
+    assert not np.allclose(np.asarray(state.params["layers"][0]["recurrent"]), before)

@@ -20,7 +20,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from eggroll_snn.data.nmnist import NUM_CLASSES
 from eggroll_snn.data.source import load_frames
 from eggroll_snn.data.splits import validation_split
 from eggroll_snn.errors import ConfigError
@@ -152,7 +151,7 @@ def linear_baselines_for_seeds(
         train_index, validation_index = validation_split(labels, config.data.validation_fraction, seed)
         result = linear_baseline(
             (frames[train_index], labels[train_index]), (frames[validation_index], labels[validation_index]),
-            test, NUM_CLASSES, time_groups,
+            test, config.data.num_classes, time_groups,
         )
         result["seed"] = int(seed)
         result["train_count"], result["validation_count"] = int(len(train_index)), int(len(validation_index))

@@ -31,7 +31,8 @@ def evaluate_run(
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, skip_bad=bool(skip_bad)))
     frames, labels = load_frames(config.data, split, data_root)
     logits = predict_logits(params, frames, config.network_config(), config.train.eval_batch_size)
-    report = accuracy_report(logits.argmax(axis=1), labels)
+    report = accuracy_report(logits.argmax(axis=1), labels, config.data.num_classes)
+    report["class_names"] = list(config.data.class_names)  # empty for N-MNIST (the digits)
     report["loss"] = mean_cross_entropy(logits, labels) if len(labels) else float("nan")
     report["split"] = split
     report["data_root"] = str(data_root if data_root is not None else (config.data.root or "built-in simulated N-MNIST"))

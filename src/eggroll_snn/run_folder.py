@@ -132,7 +132,8 @@ def resolve_run(
       CheckpointError: ``resume_dir`` is not a run folder.
     """
     if resume_dir is None:
-        config = config_module.load(config_file) if config_file is not None else TrainConfig()
+        # Overrides complete the file before it is checked (a tonic config file names its data set, --data its folder).
+        config = config_module.load(config_file, overrides) if config_file is not None else TrainConfig()
         config = config_module.apply_overrides(config, overrides)
         if out is None:
             stem = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.strategy.method}"

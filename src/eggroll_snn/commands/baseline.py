@@ -17,7 +17,7 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument("--config", metavar="FILE", help="TOML config file (see configs/default.toml)")
-    parser.add_argument("--data", metavar="ROOT", help="N-MNIST root; default: the config's, else the built-in simulated N-MNIST")
+    parser.add_argument("--data", metavar="ROOT", help="N-MNIST root or tonic:<DatasetName>:<folder>; default: the config's, else the built-in simulated N-MNIST")
     parser.add_argument("--time-groups", type=int, default=3, metavar="K", help="sum the time bins into K groups (default 3)")
     parser.add_argument(
         "--set", dest="assignments", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -31,9 +31,12 @@ def run(args: argparse.Namespace) -> int:
     from eggroll_snn import config as config_module
     from eggroll_snn.baselines import linear_baseline_for_config
 
-    config = config_module.load(args.config) if args.config else config_module.TrainConfig()
-    config = config_module.apply_overrides(config, dict(config_module.parse_assignment(text) for text in args.assignments))
-    result = linear_baseline_for_config(config, args.data, args.time_groups, progress=not args.json)
+    overrides = dict(config_module.parse_assignment(text) for text in args.assignments)
+    if args.data is not None:  # as data.root, so that tonic:<Name>:<folder> and a tonic config file work too
+        overrides = {"data.root": args.data, **overrides}
+    config = config_module.load(args.config, overrides) if args.config else config_module.TrainConfig()
+    config = config_module.apply_overrides(config, overrides)
+    result = linear_baseline_for_config(config, None, args.time_groups, progress=not args.json)
     if args.json:
         print(json.dumps(result))
         return 0

@@ -20,7 +20,7 @@ def device_count(text: str) -> int:
 
 #: Command-line flags that set a config option: (flag, metavar, option, type, help).
 OPTION_FLAGS = (
-    ("--data", "ROOT", "data.root", str, "N-MNIST root (NMNIST/Train/<digit>/*.bin or the official zips); default: built-in simulated N-MNIST"),
+    ("--data", "ROOT", "data.root", str, "N-MNIST root (NMNIST/Train/<digit>/*.bin or the official zips), or tonic:<DatasetName>:<folder> for a data set tonic reads (DVSGesture, POKERDVS, SHD); default: built-in simulated N-MNIST"),
     ("--method", "NAME", "strategy.method", str, "eggroll, full_rank, or bptt (surrogate-gradient reference)"),
     ("--rank", "R", "strategy.rank", int, "rank r of EGGROLL's perturbations"),
     ("--population-size", "N", "strategy.population_size", int, "members per generation (even)"),

@@ -24,16 +24,19 @@ from eggroll_snn.config.files import (
     from_dict,
     load,
     loads,
+    override_tables,
     parse_assignment,
     section_from_dict,
 )
 from eggroll_snn.config.sections import (
+    MAX_DENSE_INPUTS,
     SECTIONS,
     DataSection,
     NetworkSection,
     StrategySection,
     TrainConfig,
     TrainSection,
+    options_missing_at_default,
 )
 from eggroll_snn.errors import ConfigError
 
@@ -53,4 +56,7 @@ __all__ = [
     "dump",
     "parse_assignment",
     "apply_overrides",
+    "override_tables",
+    "options_missing_at_default",
+    "MAX_DENSE_INPUTS",
 ]

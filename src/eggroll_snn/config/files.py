@@ -122,28 +122,33 @@ def from_dict(tables: Any) -> TrainConfig:
     return TrainConfig(**{name: section_from_dict(name, tables.get(name, {})) for name in SECTIONS})
 
 
-def loads(text: str, source: str = "<string>") -> TrainConfig:
-    """Parse TOML text into a validated :class:`TrainConfig`; ``source`` names it in errors."""
+def loads(text: str, source: str = "<string>", overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Parse TOML text into a validated :class:`TrainConfig`; ``source`` names it in errors.
+
+    ``overrides`` (``{"section.key": value}``) are set before the config is built and validated.
+    """
     try:
         tables = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source}: not valid TOML: {error}") from None
     except (ValueError, RecursionError) as error:  # an integer of over 4300 digits; nesting too deep
         raise ConfigError(f"{source}: not valid TOML: {type(error).__name__}: {error}") from None
+    if overrides:
+        tables = override_tables(tables, overrides)  # an unknown override name is not the file's fault
     try:
         return from_dict(tables)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
 
 
-def load(path: str | Path) -> TrainConfig:
-    """Read a TOML config file (see ``configs/default.toml``)."""
+def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Read a TOML config file (see ``configs/default.toml``), with ``overrides`` as :func:`loads`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"cannot read config file {path}: {error}") from None
-    return loads(text, source=str(path))
+    return loads(text, source=str(path), overrides=overrides)
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,17 +176,26 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 def apply_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainConfig:
     """``config`` with ``{"section.key": value}`` replaced; the result is validated as a whole."""
-    tables = config.to_dict()
+    return from_dict(override_tables(config.to_dict(), overrides))
+
+
+def override_tables(tables: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:
+    """A copy of the plain tables ``{"section": {"key": value}}`` with ``overrides`` set (names checked).
+
+    Applying overrides to the tables before the config is built lets a config file be completed by
+    them (a tonic config file names its data set; ``--data`` gives the folder).
+    """
+    tables = {name: dict(table) if isinstance(table, Mapping) else table for name, table in tables.items()}
     for key, value in overrides.items():
         section, _, option = key.partition(".")
         if section not in SECTIONS:
             raise ConfigError(f"unknown option {key}: [{section}] is not a section ({', '.join(SECTIONS)})")
-        if option not in tables[section]:
-            raise ConfigError(
-                f"unknown option {key}; the options of [{section}] are: {', '.join(sorted(tables[section]))}"
-            )
-        tables[section][option] = value
-    return from_dict(tables)
+        known = sorted(field.name for field in dataclasses.fields(SECTIONS[section]))
+        if option not in known:
+            raise ConfigError(f"unknown option {key}; the options of [{section}] are: {', '.join(known)}")
+        if isinstance(tables.setdefault(section, {}), dict):  # else from_dict names the malformed section
+            tables[section][option] = value
+    return tables
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,4 +247,7 @@ def dump(config: TrainConfig, path: str | Path, header: str = "") -> None:
     Path(path).write_text(dumps(config, header), encoding="utf-8")
 
 
-__all__ = ["from_dict", "section_from_dict", "loads", "load", "dumps", "dump", "parse_assignment", "apply_overrides"]
+__all__ = [
+    "from_dict", "section_from_dict", "loads", "load", "dumps", "dump", "parse_assignment", "apply_overrides",
+    "override_tables",
+]

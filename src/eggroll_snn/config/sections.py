@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any, Literal, Optional
 
 from eggroll_snn.bptt import GRADIENT_METHODS, SurrogateGradient
@@ -64,6 +65,14 @@ class DataSection:
         or ``~/.cache/eggroll-snn``).
       skip_bad: leave out bad recordings (listed in the run's ``skipped_files.json``) instead of
         stopping at the first one.
+      source: ``"nmnist"`` (the N-MNIST reader) or ``"tonic"``: a data set tonic reads, named by
+        ``tonic_dataset``, under ``root`` (tonic's ``save_to``). ``root = "tonic:<Name>:<folder>"``
+        (``--data tonic:<Name>:<folder>``) sets all three. See :mod:`eggroll_snn.data.tonic_source`.
+      tonic_dataset: tonic's class name (``"DVSGesture"``, ``"SHD"``, ``"POKERDVS"``).
+      test_fraction: tonic only: unset = the data set's own test split; a fraction = a stratified
+        test split of that share of its training split.
+      sensor_size, class_names: tonic only, read from the data set when left empty (and then
+        recorded in the run's config.toml): ``(W, H, P)`` and the class names.
     """
 
     root: Optional[str] = None
@@ -79,8 +88,15 @@ class DataSection:
     validation_fraction: float = 0.1
     cache_dir: Optional[str] = None
     skip_bad: bool = False
+    # --- tonic data sets (see eggroll_snn.data.tonic_source) ---
+    source: Literal["nmnist", "tonic"] = "nmnist"
+    tonic_dataset: Optional[str] = None
+    test_fraction: Optional[float] = None
+    sensor_size: tuple[int, ...] = ()
+    class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        _resolve_tonic(self)  # fills source/sensor_size/class_names; no-op for N-MNIST
         _check(1 <= self.num_time_bins <= 10_000, "data.num_time_bins", self.num_time_bins, "an integer 1..10000")
         _check(
             1 <= self.duration_us <= 100_000_000, "data.duration_us", self.duration_us,
@@ -94,10 +110,17 @@ class DataSection:
                 f"a positive number of microseconds, at most data.duration_us ({self.duration_us}) and giving "
                 "at most 10000 bins, or unset",
             )
-        _check(
-            self.pool >= 1 and SENSOR_WIDTH % self.pool == 0 and SENSOR_HEIGHT % self.pool == 0, "data.pool", self.pool,
-            "a divisor of the 34-pixel sensor side: 1, 2, 17 or 34",
-        )
+        if self.source == "tonic":
+            width, height, _ = self.sensor_size
+            _check(
+                self.pool >= 1 and width % self.pool == 0 and (height == 1 or height % self.pool == 0), "data.pool",
+                self.pool, f"a divisor of the {width} x {height} sensor of {self.tonic_dataset}",
+            )
+        else:
+            _check(
+                self.pool >= 1 and SENSOR_WIDTH % self.pool == 0 and SENSOR_HEIGHT % self.pool == 0, "data.pool",
+                self.pool, "a divisor of the 34-pixel sensor side: 1, 2, 17 or 34",
+            )
         _check(
             0.0 < self.validation_fraction < 1.0,
             "data.validation_fraction", self.validation_fraction, "a fraction strictly between 0 and 1",
@@ -105,13 +128,23 @@ class DataSection:
 
     @property
     def input_size(self) -> int:
-        """Inputs per time step: ``P * (34 // pool) * (34 // pool)``."""
-        return NUM_POLARITIES * (SENSOR_HEIGHT // self.pool) * (SENSOR_WIDTH // self.pool)
+        """Inputs per time step: ``P * (H // pool) * (W // pool)`` (N-MNIST: ``2 * (34 // pool)**2``)."""
+        return math.prod(self.input_shape)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        """``(P, H, W)`` of one time bin of the frames."""
-        return (NUM_POLARITIES, SENSOR_HEIGHT // self.pool, SENSOR_WIDTH // self.pool)
+        """``(P, H // pool, W // pool)`` of one time bin of the frames (a one-row sensor keeps ``H = 1``)."""
+        return self.frame_config().frame_shape(self.sensor)[1:]  # the frames module's pooling rule
+
+    @property
+    def sensor(self) -> tuple[int, int, int]:
+        """``(W, H, P)`` of the recordings: N-MNIST's 34 x 34 x 2, or a tonic data set's ``sensor_size``."""
+        return tuple(self.sensor_size) if self.source == "tonic" else (SENSOR_WIDTH, SENSOR_HEIGHT, NUM_POLARITIES)
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the data: 10 digits for N-MNIST, ``len(class_names)`` for a tonic data set."""
+        return len(self.class_names) if self.source == "tonic" else NUM_CLASSES
 
     def frame_config(self) -> FrameConfig:
         """The equivalent :class:`eggroll_snn.data.frames.FrameConfig`."""
@@ -191,8 +224,12 @@ class NetworkSection:
             not (self.recurrent and self.weights != "float32"), "network.recurrent", self.recurrent,
             "false with integer weights (network.weights = int8/int4 has no grid for recurrent weights yet)",
         )
+        _check(
+            not self.recurrent or len(self.hidden_sizes) > 0, "network.recurrent", self.recurrent,
+            "false without dense hidden layers (network.hidden_sizes): only they have recurrent weights",
+        )
 
-    def network_config(self, input_shape: tuple[int, int, int]) -> NetworkConfig:
+    def network_config(self, input_shape: tuple[int, int, int], num_classes: int = NUM_CLASSES) -> NetworkConfig:
         """The :class:`eggroll_snn.snn.NetworkConfig` for frames of ``input_shape`` (P, H, W) per time step."""
         return NetworkConfig(
             input_size=math.prod(input_shape),
@@ -203,7 +240,7 @@ class NetworkSection:
             conv_pool=self.conv_pool,
             recurrent=self.recurrent,
             hidden_sizes=tuple(self.hidden_sizes),
-            num_classes=NUM_CLASSES,
+            num_classes=num_classes,
             beta=self.beta,
             threshold=self.threshold,
             reset=self.reset,
@@ -370,6 +407,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         # A low-rank method's rank is bounded by the network's weights (the rule: strategies.max_rank).
         network = self.network_config()  # raises on impossible conv blocks
+        _check_dense_inputs(self.data, network)
         method_class = STRATEGIES.get(self.strategy.method)
         if method_class is not None and "rank" in method_class.__dataclass_fields__:
             shapes = network.weight_shapes
@@ -392,11 +430,83 @@ class TrainConfig:
 
     def network_config(self):
         """The :class:`eggroll_snn.snn.NetworkConfig` this config describes (input size from its frame options)."""
-        return self.network.network_config(self.data.input_shape)
+        return self.network.network_config(self.data.input_shape, self.data.num_classes)
+
+
+MAX_DENSE_INPUTS = 16_384
+"""Most inputs per time bin a dense layer takes (the first dense layer after any conv blocks): a
+larger sensor needs more pooling or conv blocks first (N-MNIST's largest is 2 x 34 x 34 = 2312)."""
+
+
+def _check_dense_inputs(data: "DataSection", network) -> None:
+    """Refuse a sensor too large for the network's first dense layer, saying what to change."""
+    fan_in = network.weight_shapes[len(network.conv_channels)][1]
+    if fan_in <= MAX_DENSE_INPUTS:
+        return
+    width, height, polarities = data.sensor
+    where = "after the conv blocks" if network.conv_channels else f"with data.pool = {data.pool}"
+    raise ConfigError(
+        f"option data.pool = {data.pool}: the {width} x {height} x {polarities} sensor gives {fan_in} inputs per time "
+        f"bin to the first dense layer {where}, more than the {MAX_DENSE_INPUTS} it takes; raise data.pool, or put "
+        "conv blocks in front (network.conv_channels, conv_stride, conv_pool)"
+    )
+
+
+def _resolve_tonic(data: "DataSection") -> None:
+    """Expand ``root = "tonic:<Name>:<folder>"`` and fill a tonic section's sensor size and class names.
+
+    Reads the data set only when ``sensor_size`` or ``class_names`` is empty (a run's saved
+    config.toml records both, so reloading it reads nothing).
+    """
+    if isinstance(data.root, str) and data.root.startswith("tonic:"):
+        from eggroll_snn.data.tonic_source import parse_source
+
+        name, root = parse_source(data.root)
+        for key, value in (("source", "tonic"), ("tonic_dataset", name), ("root", root), ("sensor_size", ()), ("class_names", ())):
+            object.__setattr__(data, key, value)
+    if data.source != "tonic":
+        for key in ("tonic_dataset", "test_fraction"):
+            _check(getattr(data, key) is None, f"data.{key}", getattr(data, key), "unset unless data.source = 'tonic'")
+        for key in ("sensor_size", "class_names"):
+            _check(getattr(data, key) == (), f"data.{key}", getattr(data, key), "empty unless data.source = 'tonic'")
+        return
+    _check(data.tonic_dataset is not None, "data.tonic_dataset", None, "a tonic data set name, e.g. DVSGesture or SHD")
+    _check(data.root is not None, "data.root", None, f"the folder that holds {data.tonic_dataset}/ (tonic's save_to)")
+    _check(not data.first_saccade_only, "data.first_saccade_only", True, "false for a tonic data set (N-MNIST only)")
+    if data.test_fraction is not None:
+        _check(0.0 < data.test_fraction < 1.0, "data.test_fraction", data.test_fraction, "a fraction strictly between 0 and 1, or unset")
+    if not data.sensor_size or not data.class_names:
+        from eggroll_snn.data.tonic_source import describe
+
+        sensor_size, class_names = describe(data.tonic_dataset, data.root)
+        object.__setattr__(data, "sensor_size", sensor_size)
+        object.__setattr__(data, "class_names", class_names)
+    _check(
+        len(data.sensor_size) == 3 and all(size >= 1 for size in data.sensor_size), "data.sensor_size", data.sensor_size,
+        "(W, H, P), three positive integers",
+    )
+    _check(len(data.class_names) >= 2, "data.class_names", data.class_names, "at least two class names")
+
+
+def options_missing_at_default(stored: Mapping[str, Any], config: "TrainConfig") -> tuple[str, ...]:
+    """``"section.key"`` of every option that ``stored`` (a config dict recorded before the option
+    existed, e.g. in an older checkpoint) lacks while ``config`` holds it at its default: such an
+    option cannot have changed, so a resume need not count it as a difference."""
+    defaults, current = TrainConfig().to_dict(), config.to_dict()
+    return tuple(
+        f"{section}.{key}"
+        for section, table in current.items()
+        for key, value in table.items()
+        if key not in (stored.get(section) if isinstance(stored.get(section), Mapping) else {})
+        and value == defaults[section][key]
+    )
 
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-__all__ = ["DataSection", "NetworkSection", "StrategySection", "TrainSection", "TrainConfig", "SECTIONS"]
+__all__ = [
+    "DataSection", "NetworkSection", "StrategySection", "TrainSection", "TrainConfig", "SECTIONS",
+    "MAX_DENSE_INPUTS", "options_missing_at_default",
+]

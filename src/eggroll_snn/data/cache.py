@@ -33,7 +33,6 @@ import numpy as np
 
 from eggroll_snn.data.frames import FrameConfig, events_to_frames
 from eggroll_snn.data.layout import NUM_CLASSES, SplitFiles, scan_split
-from eggroll_snn.data.nmnist import SENSOR_SIZE
 from eggroll_snn.errors import CacheError, ConfigError, DataFormatError
 
 CACHE_FORMAT_VERSION = 2  # 2: recordings with unsorted timestamps are bad
@@ -53,7 +52,7 @@ def cache_key(files: SplitFiles, frame_config: FrameConfig, skip_bad: bool = Fal
     description = {
         "format": CACHE_FORMAT_VERSION,
         "config": dataclasses.asdict(frame_config),
-        "sensor_size": SENSOR_SIZE,
+        "sensor_size": files.sensor_size,
         "skip_bad": bool(skip_bad),
         "data": files.fingerprint(),
     }
@@ -97,12 +96,37 @@ def load_split_frames(
     """
     if not isinstance(frame_config, FrameConfig):
         raise ConfigError(f"frame_config: expected a FrameConfig, got {type(frame_config).__name__}")
-    frame_shape = frame_config.frame_shape()
+    frame_config.frame_shape()  # a config error before any file is listed
     _check_workers(workers)
     files = scan_split(root, split, skip_bad=skip_bad)
+    return frames_of_files(files, frame_config, NUM_CLASSES, cache_dir, progress, skip_bad, workers, skipped)
+
+
+def frames_of_files(
+    files,
+    frame_config: FrameConfig,
+    num_classes: int,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+    skip_bad: bool = False,
+    workers: int = 1,
+    skipped: list | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`load_split_frames` for an already listed split: from the cache, or preprocessed into it.
+
+    Args:
+      files: a :class:`~eggroll_snn.data.nmnist.SplitFiles`, or any listing with its interface
+        (``split``, ``location``, ``entries`` with ``.label``, ``skipped``, ``sensor_size``,
+        ``len``, ``subset``, ``source``, ``read_events``, ``fingerprint``), e.g.
+        :class:`eggroll_snn.data.tonic_source.TonicSplit`.
+      num_classes: labels must lie in ``0..num_classes-1`` (a cache holding others is rebuilt).
+      frame_config, cache_dir, progress, skip_bad, workers, skipped: as :func:`load_split_frames`.
+    """
+    frame_shape = frame_config.frame_shape(files.sensor_size)
+    split = files.split
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     stem = cache_dir / f"{split}-{cache_key(files, frame_config, skip_bad)[:24]}"
-    cached = _load_cached(stem, frame_shape)
+    cached = _load_cached(stem, frame_shape, num_classes)
     if cached is None:
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +137,7 @@ def load_split_frames(
                 f"{cache_dir}: cannot write the frame cache ({error.strerror or error}); free space there "
                 "or point EGGROLL_SNN_CACHE (or data.cache_dir) at a folder with room"
             ) from None
-        cached = _load_cached(stem, frame_shape)
+        cached = _load_cached(stem, frame_shape, num_classes)
         if cached is None:
             raise DataFormatError(f"{stem}.json: the cache just written does not read back; is the disk full?")
     frames, labels, left_out = cached
@@ -193,7 +217,7 @@ def _paths(stem: Path) -> tuple[Path, Path, Path]:
     return tuple(stem.with_name(stem.name + suffix) for suffix in (".frames.npy", ".labels.npy", ".json"))
 
 
-def _load_cached(stem: Path, frame_shape: tuple[int, ...]):
+def _load_cached(stem: Path, frame_shape: tuple[int, ...], num_classes: int):
     """``(frames, labels, skipped)`` from a complete, consistent cache, else None."""
     frames_path, labels_path, meta_path = _paths(stem)
     if not meta_path.is_file():
@@ -210,7 +234,7 @@ def _load_cached(stem: Path, frame_shape: tuple[int, ...]):
             and frames.shape == (count, *frame_shape)
             and labels.dtype == np.int64
             and labels.shape == (count,)
-            and (count == 0 or (labels.min() >= 0 and labels.max() < NUM_CLASSES))
+            and (count == 0 or (labels.min() >= 0 and labels.max() < num_classes))
         )
         skipped = [tuple(item) for item in meta.get("skipped", [])]
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
@@ -240,7 +264,7 @@ def _fill_rows(files: SplitFiles, config: FrameConfig, frames_path: Path, first_
             source = files.source(index)
             failed.append((first_row + index, source, str(error).removeprefix(f"{source}: ")))
             continue
-        frames = events_to_frames(events, config)
+        frames = events_to_frames(events, config, files.sensor_size)
         out[first_row + index] = frames if config.binarize else np.minimum(frames, 255)
     out.flush()
     del out

@@ -35,7 +35,8 @@ keep every event before ``duration_us``. tonic's ``overlap`` and ``n_event_bins`
 offered. tonic returns int16 counts; so do we (uint8 0/1 with ``binarize``).
 
 After binning, ``pool > 1`` sums ``pool x pool`` pixel blocks (``34 -> 17`` with ``pool=2``), the
-same as mapping ``x -> x // pool``, ``y -> y // pool`` before counting; ``binarize`` then maps
+same as mapping ``x -> x // pool``, ``y -> y // pool`` before counting (a one-row sensor, ``H = 1``,
+pools only along ``x``); ``binarize`` then maps
 every count above zero to 1. ``first_saccade_only`` first drops events with ``t >= 100_000`` us.
 """
 
@@ -134,10 +135,11 @@ class FrameConfig:
 
 
 def _pooled_plane(sensor_size: tuple[int, int, int], pool: int) -> tuple[int, int, int]:
+    """``(P, H // pool, W // pool)``; a one-row sensor (``H = 1``, e.g. a cochlea's channels) keeps its row."""
     width, height, polarities = sensor_size
-    if width % pool or height % pool:
+    if width % pool or (height != 1 and height % pool):
         raise ConfigError(f"FrameConfig.pool: {pool} does not divide the {width}x{height} sensor")
-    return polarities, height // pool, width // pool
+    return polarities, max(height // pool, 1), width // pool
 
 
 def _slice_bins(t: np.ndarray, config: FrameConfig) -> tuple[np.ndarray, int]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from eggroll_snn.data.archive import member_parts, open_member_checked, open_zip
-from eggroll_snn.data.events import BYTES_PER_EVENT, decode_events
+from eggroll_snn.data.events import BYTES_PER_EVENT, SENSOR_HEIGHT, SENSOR_WIDTH, decode_events
 from eggroll_snn.errors import ArchiveError, ConfigError, DataFormatError
 
 SPLIT_FOLDERS = {"train": "Train", "test": "Test"}
@@ -58,6 +58,8 @@ class SplitFiles:
     ``skipped`` lists ``(source, reason)`` for every bad entry left out (only with ``skip_bad``).
     It pickles (a zip handle is reopened in each process), so worker processes can read from it.
     """
+
+    sensor_size = (SENSOR_WIDTH, SENSOR_HEIGHT, 2)  # (W, H, P) of every N-MNIST recording (the frame cache reads it)
 
     def __init__(self, split: str, kind: str, location: Path, entries, skipped, members=None):
         self.split = split

@@ -1,7 +1,8 @@
 """The frames of one split of the data a config's ``[data]`` section names.
 
 :func:`load_frames` is the one entry the trainer, ``evaluate``, ``export`` and the baselines use
-to turn ``data.root`` (or the built-in simulated N-MNIST when it is unset) into cached frames.
+to turn ``data.root`` (or the built-in simulated N-MNIST when it is unset, or a data set tonic
+reads with ``data.source = "tonic"``) into cached frames.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from eggroll_snn.data.cache import load_split_frames
 from eggroll_snn.data.simulate import default_data_root
+from eggroll_snn.data.tonic_source import load_tonic_split, parse_source
+from eggroll_snn.errors import ConfigError
 
 
 def load_frames(
@@ -30,6 +33,18 @@ def load_frames(
       ``(frames (N, T, P, H', W') uint8 memory map, labels (N,) int64)``.
     """
     root = data_root if data_root is not None else data.root
+    if data.source == "tonic":  # any data set tonic reads (data/tonic_source.py)
+        if str(root).startswith("tonic:"):  # evaluate --data tonic:<Name>:<folder>
+            name, root = parse_source(str(root))
+            if name != data.tonic_dataset:
+                raise ConfigError(
+                    f"--data {data_root}: this run was trained on {data.tonic_dataset}, not {name}; "
+                    f"give a folder holding {data.tonic_dataset}/"
+                )
+        return load_tonic_split(
+            data.tonic_dataset, root, split, data.frame_config(), data.num_classes,
+            data.test_fraction, data.cache_dir, progress, data.skip_bad, skipped,
+        )
     if root is None:
         root = default_data_root(cache_dir=data.cache_dir)
     return load_split_frames(

@@ -179,7 +179,7 @@ def export_run(
         if isinstance(model_metadata.get(key), (int, float)):
             extra[key] = model_metadata[key]
     try:
-        frame_shape = data.frame_config().frame_shape()
+        frame_shape = data.frame_config().frame_shape(data.sensor)
     except ConfigError:  # frames whose count T varies per recording: no fixed input shape
         frame_shape = None
     graph = to_nir(

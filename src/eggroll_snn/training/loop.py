@@ -24,8 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from eggroll_snn import checkpoint, distributed, run_folder, snn
-from eggroll_snn.config import TrainConfig
+from eggroll_snn.config import TrainConfig, options_missing_at_default
 from eggroll_snn.data.source import load_frames
+from eggroll_snn.data.tonic_source import SPLIT_RECORD, split_record
 from eggroll_snn.errors import CheckpointError, ConfigError, TrainingError
 from eggroll_snn.quantize import WeightGrid, integer_tree, model_on_grid
 from eggroll_snn.scoring import accuracy_report, mean_cross_entropy, predict_logits
@@ -153,12 +154,20 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     run_folder.write_config(config, run_dir)
     if config.data.skip_bad:  # only now: a run that cannot read its data or model leaves no folder
         run_folder.write_json(run_dir / run_folder.SKIPPED_FILE, skipped)
+    if config.data.source == "tonic":  # state the splits (and where the test split came from)
+        split_labels = {
+            "train": np.asarray(data.train_labels), "validation": data.validation_labels,
+            "test": load_frames(config.data, "test")[1],
+        }
+        run_folder.write_json(run_dir / SPLIT_RECORD, split_record(config.data, split_labels))
     wall_offset = 0.0
     if resume:
         found = checkpoint.latest_valid_checkpoint(checkpoint_dir)
         if found is not None:
             like = jax.eval_shape(lambda: state)
-            state = checkpoint.load_checkpoint(found, like, config=config.to_dict(), ignore=run_folder.RESUMABLE_CHANGES)
+            # Options added since the checkpoint was written (e.g. data.source) count only when set.
+            added = options_missing_at_default(found.metadata.get("config") or {}, config)
+            state = checkpoint.load_checkpoint(found, like, config=config.to_dict(), ignore=run_folder.RESUMABLE_CHANGES + added)
             wall_offset = float(found.metadata.get("wall_time_s", 0.0))
         else:
             print(f"no valid checkpoint in {checkpoint_dir}: starting from generation 0", flush=True)
@@ -227,7 +236,7 @@ class Loop:
         logits = predict_logits(
             self.weight_grid.apply(params), self.data.validation_frames, self.network, self.config.train.eval_batch_size
         )
-        accuracy = accuracy_report(logits.argmax(axis=1), self.data.validation_labels)["accuracy"]
+        accuracy = accuracy_report(logits.argmax(axis=1), self.data.validation_labels, self.network.num_classes)["accuracy"]
         line["validation_accuracy"] = accuracy
         line["validation_loss"] = mean_cross_entropy(logits, self.data.validation_labels)
         if accuracy > float(state.best_accuracy):
@@ -312,7 +321,7 @@ def finish(config: TrainConfig, run_dir: Path, state: TrainingState, network, wa
         checkpoint.save_tree(run_dir / run_folder.INTEGER_MODEL_STEM, integer_tree(model_params, weight_record["weights"]), weight_record)
     test_frames, test_labels = load_frames(config.data, "test")
     logits = predict_logits(model_params, test_frames, network, config.train.eval_batch_size)
-    report = accuracy_report(logits.argmax(axis=1), test_labels)
+    report = accuracy_report(logits.argmax(axis=1), test_labels, network.num_classes)
     generations = int(state.strategy.generation)
     summary = {
         "test_accuracy": report["accuracy"],
