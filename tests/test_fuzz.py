@@ -303,6 +303,7 @@ _VALUES = st.one_of(
 _PARTNERS = {
     "network.hidden_sizes": "strategy.rank", "data.pool": "strategy.rank",
     "strategy.antithetic": "strategy.population_size", "strategy.method": "strategy.rank",
+    "network.conv_channels": "data.pool",  # too many inputs for the first dense layer
 }
 _ALLOWED = re.compile(r"(is out of range: |has the wrong type: expected |is not allowed: expected )\S")
 
@@ -351,6 +352,11 @@ BAD_VALUES = {
     "network.conv_stride": (35, "1..34"),
     "network.conv_pool": (0, "1..34"),
     "network.recurrent": ("x", "true or false"),
+    "data.source": ("zarr", "one of 'nmnist', 'tonic'"),
+    "data.tonic_dataset": ("SHD", "unset unless data.source = 'tonic'"),
+    "data.test_fraction": (0.2, "unset unless data.source = 'tonic'"),
+    "data.sensor_size": ([700, 1, 1], "empty unless data.source = 'tonic'"),
+    "data.class_names": (["a", "b"], "empty unless data.source = 'tonic'"),
     "strategy.method": ("cma_es", "eggroll, full_rank"),
     "strategy.population_size": (1, "2..1000000"),
     "strategy.sigma": (float("nan"), "a positive finite number"),

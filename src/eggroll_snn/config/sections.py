@@ -446,7 +446,7 @@ def _check_dense_inputs(data: "DataSection", network) -> None:
     width, height, polarities = data.sensor
     where = "after the conv blocks" if network.conv_channels else f"with data.pool = {data.pool}"
     raise ConfigError(
-        f"option data.pool = {data.pool}: the {width} x {height} x {polarities} sensor gives {fan_in} inputs per time "
+        f"option data.pool = {data.pool} is out of range: the {width} x {height} x {polarities} sensor gives {fan_in} inputs per time "
         f"bin to the first dense layer {where}, more than the {MAX_DENSE_INPUTS} it takes; raise data.pool, or put "
         "conv blocks in front (network.conv_channels, conv_stride, conv_pool)"
     )
