@@ -34,6 +34,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 from eggroll_snn.data.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from eggroll_snn.errors import ConfigError
+from eggroll_snn.fixed_point import FixedPointSection, check_fixed_point  # fixed-point hook (issue 14)
 
 NUM_CLASSES = 10
 NUM_POLARITIES = 2
@@ -156,6 +157,9 @@ class NetworkSection:
       conv_channels: output channels of each convolutional LIF block before the dense layers
         (empty: a dense network); conv_kernel, conv_stride, conv_pool: their kernel side, stride
         and sum-pooling window.
+      neuron: ``"float"`` (float32 membranes) or ``"fixed_point"``: the integer network of a digital
+        chip (int8 weights, saturating integer states, shift or 12-bit multiplier leak; options in
+        the ``[fixed_point]`` section, equations in :mod:`eggroll_snn.fixed_point`).
     """
 
     hidden_sizes: tuple[int, ...] = (128,)
@@ -173,6 +177,7 @@ class NetworkSection:
     conv_kernel: int = 3
     conv_stride: int = 1
     conv_pool: int = 2
+    neuron: Literal["float", "fixed_point"] = "float"  # fixed-point hook (issue 14)
 
     def __post_init__(self) -> None:
         from eggroll_snn.quantize import check_weight_format
@@ -358,6 +363,7 @@ SECTIONS: dict[str, type] = {
     "network": NetworkSection,
     "strategy": StrategySection,
     "train": TrainSection,
+    "fixed_point": FixedPointSection,  # fixed-point hook (issue 14): options of network.neuron = "fixed_point"
 }
 
 
@@ -369,8 +375,10 @@ class TrainConfig:
     network: NetworkSection = dataclasses.field(default_factory=NetworkSection)
     strategy: StrategySection = dataclasses.field(default_factory=StrategySection)
     train: TrainSection = dataclasses.field(default_factory=TrainSection)
+    fixed_point: FixedPointSection = dataclasses.field(default_factory=FixedPointSection)  # fixed-point hook (issue 14)
 
     def __post_init__(self) -> None:
+        check_fixed_point(self)  # fixed-point hook (issue 14)
         # EGGROLL's factors are A (m, r), B (n, r): each weight uses min(r, m, n), so a rank above
         # the largest min(m, n) would clip every weight and name a rank that no layer uses.
         network = self.network.network_config(self.data.input_shape)  # raises on impossible conv blocks

@@ -20,6 +20,7 @@ import numpy as np
 from eggroll_snn import checkpoint, snn
 from eggroll_snn.config import NUM_CLASSES, TrainConfig, from_dict
 from eggroll_snn.errors import CheckpointError, ConfigError
+from eggroll_snn.fixed_point import make_spec  # fixed-point hook (issue 14)
 
 MODEL_STEM = "model"
 
@@ -98,7 +99,10 @@ def mean_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 def network_config(config: TrainConfig) -> snn.NetworkConfig:
     """The network a training config describes (input size from its frame options)."""
-    return config.network.network_config(config.data.input_shape)
+    network = config.network.network_config(config.data.input_shape)
+    if config.network.neuron == "fixed_point":  # fixed-point hook (issue 14): the integer arithmetic
+        network = dataclasses.replace(network, fixed_point=make_spec(config.fixed_point, config.network))
+    return network
 
 
 def parameter_shapes(config: TrainConfig) -> Any:
