@@ -46,6 +46,8 @@ from eggroll_snn import bptt, checkpoint, config as config_module, distributed, 
 from eggroll_snn.population import member_losses, population_logits
 from eggroll_snn.config import TrainConfig
 from eggroll_snn.errors import CheckpointError, ConfigError, TrainingError
+from eggroll_snn.export.fixed_point import FIXED_POINT_MODEL_STEM, export_integer  # fixed-point hook (issue 14)
+from eggroll_snn.hil.client import external_population  # fixed-point hook (issue 14)
 from eggroll_snn.quantize import INTEGER_MODEL_STEM, WeightGrid, integer_tree, model_on_grid
 from eggroll_snn.evaluate import (
     MODEL_STEM,
@@ -75,7 +77,10 @@ METRIC_FIELDS = (
 #: Metrics that measure time and so differ between otherwise identical runs.
 TIMING_FIELDS = ("seconds_per_generation", "wall_time_s")
 #: Options that may change when a run is resumed (everything else must match the checkpoint).
-RESUMABLE_CHANGES = ("train.generations", "train.max_seconds", "train.devices")
+RESUMABLE_CHANGES = (
+    "train.generations", "train.max_seconds", "train.devices",
+    "fixed_point.evaluator", "fixed_point.evaluator_timeout_s",  # fixed-point hook (issue 14): same results either way
+)
 
 
 class TrainingState(NamedTuple):
@@ -192,6 +197,10 @@ def make_strategy(config: TrainConfig):
     }
     if "rank" in {field.name for field in dataclasses.fields(STRATEGIES[section.method])}:
         options["rank"] = section.rank
+    if config.network.neuron == "fixed_point":  # fixed-point hook (issue 14): integer members
+        from eggroll_snn.strategies.integer_eggroll import IntegerEggrollStrategy
+
+        return IntegerEggrollStrategy(**options, fraction_bits=config.fixed_point.fraction_bits)
     return build(section.method, **options)
 
 
@@ -576,19 +585,21 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     loop = _Loop(
         config, network, data, checkpoint_dir, metrics_path, wall_offset, population.compile_chunk if sharded else None
     )
-    step = make_generation_step(
-        strategy, network, config.train, data_key, population.evaluate if sharded else None,
-        weight_grid=WeightGrid.for_network(config.network.weights, network),
-    )
-    bar = _Progress(progress, config.train.generations, int(state.strategy.generation))
-    try:
-        state = loop.run(step, state, bar)
-    except KeyboardInterrupt:
-        # The state whose metrics are all on disk: resuming from it leaves no gap in the log.
-        loop.save(loop.committed)
-        raise
-    finally:
-        bar.close()
+    # fixed-point hook (issue 14): fixed_point.evaluator computes the population in an external process.
+    with external_population(config, network) as external:
+        step = make_generation_step(
+            strategy, network, config.train, data_key, external or (population.evaluate if sharded else None),
+            weight_grid=WeightGrid.for_network(config.network.weights, network),
+        )
+        bar = _Progress(progress, config.train.generations, int(state.strategy.generation))
+        try:
+            state = loop.run(step, state, bar)
+        except KeyboardInterrupt:
+            # The state whose metrics are all on disk: resuming from it leaves no gap in the log.
+            loop.save(loop.committed)
+            raise
+        finally:
+            bar.close()
     return _finish(config, run_dir, state, network, loop.wall_time())
 
 
@@ -728,6 +739,8 @@ def _finish(config: TrainConfig, run_dir: Path, state: TrainingState, network, w
     )
     if weight_record:  # the integer arrays themselves, for integer hardware
         checkpoint.save_tree(run_dir / INTEGER_MODEL_STEM, integer_tree(model_params, weight_record["weights"]), weight_record)
+    if network.fixed_point is not None:  # fixed-point hook (issue 14): the chip's integers, plain .npz + .json
+        export_integer(model_params, network.fixed_point, run_dir / FIXED_POINT_MODEL_STEM, {"generation": best_generation})
     test_frames, test_labels = load_frames(config, "test")
     logits = predict_logits(model_params, test_frames, network, config.train.eval_batch_size)
     report = accuracy_report(logits.argmax(axis=1), test_labels)

@@ -1,0 +1,116 @@
+"""Hardware in the loop: training through the external reference evaluator equals the in-process integer path."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import numpy as np
+import pytest
+
+from eggroll_snn.checkpoint import latest_valid_checkpoint
+from eggroll_snn.config import TrainConfig, apply_overrides
+from eggroll_snn.hil.client import EvaluatorError
+from eggroll_snn.hil.protocol import ProtocolError, decode_payload, decode_prefix, encode, read_message
+from eggroll_snn.train import TIMING_FIELDS, read_metrics, train
+
+EVALUATOR = f"{shlex.quote(sys.executable)} -m eggroll_snn.hil.reference_evaluator"
+
+
+def hil_config(root, **changes) -> TrainConfig:
+    """The tiny network of test_train (17 x 17 frames, 4 bins, 16 hidden, 16 members), fixed point."""
+    options = {
+        "data.root": str(root),
+        "data.num_time_bins": 4,
+        "network.neuron": "fixed_point",
+        "network.hidden_sizes": [16],
+        "strategy.population_size": 16,
+        "strategy.rank": 2,
+        "strategy.learning_rate": 0.02,
+        "train.generations": 10,
+        "train.batch_size": 32,
+        "train.eval_every": 5,
+        "train.checkpoint_every": 5,
+        "train.generations_per_call": 5,
+        "train.eval_batch_size": 128,
+    }
+    options.update(changes)
+    return apply_overrides(TrainConfig(), options)
+
+
+def _without_timing(records):
+    return [{k: v for k, v in record.items() if k not in TIMING_FIELDS} for record in records]
+
+
+def _integer_model(run_dir):
+    with np.load(run_dir / "model_fixed_point.npz") as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+@pytest.fixture(scope="module")
+def in_process_run(nmnist_small_root, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("hil") / "in-process"
+    result = train(hil_config(nmnist_small_root), run_dir, progress=False)
+    return run_dir, result
+
+
+def _assert_same_run(run_dir, reference_dir):
+    assert _without_timing(read_metrics(run_dir)) == _without_timing(read_metrics(reference_dir))
+    ours, theirs = _integer_model(run_dir), _integer_model(reference_dir)
+    assert ours.keys() == theirs.keys() and all(np.array_equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_training_through_the_reference_evaluator_is_identical_to_the_in_process_path(in_process_run, nmnist_small_root, tmp_path):
+    reference_dir, reference = in_process_run
+    result = train(hil_config(nmnist_small_root, **{"fixed_point.evaluator": EVALUATOR}), tmp_path / "hil", progress=False)
+    _assert_same_run(tmp_path / "hil", reference_dir)
+    assert result.test_accuracy == reference.test_accuracy
+    fitness = [line["fitness_mean"] for line in read_metrics(reference_dir)]
+    assert fitness[-1] > fitness[0]  # it learned something, so identical runs are not trivially identical
+
+
+@pytest.mark.parametrize(
+    "mode, message",
+    [("crash", "exited with status 3"), ("hang", "did not answer"), ("garbage", "not a protocol message")],
+)
+def test_a_failing_evaluator_stops_with_a_clear_error_keeps_the_checkpoint_and_resume_is_exact(
+    mode, message, in_process_run, nmnist_small_root, tmp_path
+):
+    run_dir = tmp_path / "run"
+    failing = f"{EVALUATOR} --fail-after 7 --fail-mode {mode}"  # fails in generation 8
+    config = hil_config(nmnist_small_root, **{"fixed_point.evaluator": failing, "fixed_point.evaluator_timeout_s": 3.0})
+    with pytest.raises(EvaluatorError, match=message) as caught:
+        train(config, run_dir, progress=False)
+    assert "--fail-after" in str(caught.value) and "--resume" in str(caught.value)
+    assert latest_valid_checkpoint(run_dir / "checkpoints").generation == 5
+    assert [line["generation"] for line in read_metrics(run_dir)] == [1, 2, 3, 4, 5]
+    if mode != "crash":
+        return
+    # Resume with a healthy evaluator: the run ends exactly as the uninterrupted in-process run.
+    resumed = config.replace({"fixed_point.evaluator": EVALUATOR})
+    train(resumed, run_dir, resume=True, progress=False)
+    _assert_same_run(run_dir, in_process_run[0])
+
+
+def test_protocol_refuses_bytes_that_are_not_a_message():
+    message = encode({"type": "readout"}, {"readout": np.arange(6, dtype=np.int32).reshape(2, 3)})
+    header, arrays = decode_payload(message[16:])
+    assert header == {"type": "readout"} and arrays["readout"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    with pytest.raises(ProtocolError, match="does not start with"):
+        decode_prefix(b"HTTP/1.1 200 OK\r\n"[:16])
+    with pytest.raises(ProtocolError, match="more than the limit"):
+        decode_prefix(b"ESNNHIL1" + (2**40).to_bytes(8, "little"))
+    with pytest.raises(ProtocolError, match="not an npz archive"):
+        decode_payload(b"\x00" * 32)
+
+    class Stream:
+        def __init__(self, data):
+            self.data = data
+
+        def read(self, count):
+            chunk, self.data = self.data[:count], self.data[count:]
+            return chunk
+
+    with pytest.raises(ProtocolError, match="ended after"):
+        read_message(Stream(message[:-5]))
+    assert read_message(Stream(b"")) is None
