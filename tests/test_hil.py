@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
 
 import numpy as np
@@ -90,6 +91,25 @@ def test_a_failing_evaluator_stops_with_a_clear_error_keeps_the_checkpoint_and_r
     resumed = config.replace({"fixed_point.evaluator": EVALUATOR})
     train(resumed, run_dir, resume=True, progress=False)
     _assert_same_run(run_dir, in_process_run[0])
+
+
+def test_whole_test_split_of_a_trained_run_is_bit_identical_in_the_reference_and_a_flipped_weight_is_found(
+    in_process_run, nmnist_small_root, tmp_path
+):
+    from eggroll_snn.tools.check_fixed_point import check_run
+
+    run_dir = in_process_run[0]
+    report = check_run(run_dir)
+    assert report["recordings"] == 100 and report["identical"] and report["mismatches"] == 0
+    assert report["spikes_compared"] == 100 * 4 * 16 and report["accuracy_jax"] == report["accuracy_reference"]
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    with np.load(broken / "model_fixed_point.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["layer1_weight"][3, :] = 127  # one read-out row at the largest weight
+    np.savez(broken / "model_fixed_point.npz", **arrays)
+    report = check_run(broken)
+    assert not report["identical"] and report["mismatches"] > 100
 
 
 def test_protocol_refuses_bytes_that_are_not_a_message():
