@@ -112,6 +112,26 @@ def test_whole_test_split_of_a_trained_run_is_bit_identical_in_the_reference_and
     assert not report["identical"] and report["mismatches"] > 100
 
 
+def test_nir_export_of_a_fixed_point_run_carries_its_integers_and_arithmetic(in_process_run, tmp_path):
+    import json
+
+    import nir
+
+    from eggroll_snn.export.nir import export_run
+
+    run_dir = in_process_run[0]
+    with pytest.warns(UserWarning, match="subtract"):
+        export_run(run_dir, tmp_path / "model.nir")
+    graph = nir.read(tmp_path / "model.nir")
+    record = json.loads(graph.metadata["fixed_point"])
+    assert (record["threshold"], record["leak"], record["membrane_leak"]) == (128, "shift", 3)
+    integers = _integer_model(run_dir)
+    np.testing.assert_array_equal(graph.metadata["fixed_point_layer0_weight"], integers["layer0_weight"])
+    np.testing.assert_array_equal(graph.nodes["affine_1"].weight, integers["layer0_weight"] / 128)
+    np.testing.assert_allclose(graph.nodes["lif_1"].v_threshold, 1.0)
+    np.testing.assert_allclose(graph.nodes["lif_1"].r, 1 / (1 - 0.875))  # the shift leak's effective beta
+
+
 def test_protocol_refuses_bytes_that_are_not_a_message():
     message = encode({"type": "readout"}, {"readout": np.arange(6, dtype=np.int32).reshape(2, 3)})
     header, arrays = decode_payload(message[16:])

@@ -10,14 +10,16 @@ parameters, reset, the equations) and the layer shapes; the independent referenc
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from eggroll_snn import checkpoint, fixed_point
-from eggroll_snn.errors import CheckpointError
+from eggroll_snn.errors import CheckpointError, ConfigError
 
 #: Run-folder stem of the exported integer model of a fixed-point run.
 FIXED_POINT_MODEL_STEM = "model_fixed_point"
@@ -53,4 +55,38 @@ def load_integer(stem: str | Path) -> tuple[dict, dict]:
     return arrays, record
 
 
-__all__ = ["FIXED_POINT_MODEL_STEM", "export_integer", "load_integer"]
+def nir_form(params: dict, train_config, metadata: dict) -> tuple[dict, object, dict]:
+    """What the NIR export of a fixed-point run writes: ``(params, network_config, metadata)``.
+
+    The graph's Affine weights are the integers times ``2**-F`` (exact in float32), its LIF/LI
+    leaks the effective ``beta`` of the integer leak and its threshold ``theta_int * 2**-F``; the
+    float graph only approximates the integer arithmetic (floor or truncating leaks, saturation),
+    so the metadata carries the exact form: ``fixed_point`` (the JSON arithmetic record, equations
+    included) and ``fixed_point_layer{i}_weight`` / ``_bias`` (the integer arrays of the .npz).
+
+    Raises:
+      ConfigError: a synaptic state (``fixed_point.synapse_beta > 0``), which NIR's LIF lacks.
+    """
+    spec = fixed_point.make_spec(train_config.fixed_point, train_config.network)
+    if train_config.fixed_point.synapse_beta > 0:
+        raise ConfigError(
+            f"fixed_point.synapse_beta = {train_config.fixed_point.synapse_beta} gives the neurons a synaptic state, "
+            "which the NIR export's LIF nodes cannot hold; export the integer model (model_fixed_point.npz) instead"
+        )
+    network = dataclasses.replace(
+        train_config.network.network_config(train_config.data.input_shape),
+        beta=spec.effective_beta(spec.membrane_leak),
+        readout_beta=spec.effective_beta(spec.readout_leak),
+        threshold=spec.threshold * spec.unit,
+    )
+    projected = jax.tree_util.tree_map(np.asarray, fixed_point.project(params, spec))
+    arrays, record = fixed_point.integer_model(params, spec)
+    extra = {
+        **metadata,
+        "fixed_point": json.dumps(record),
+        **{f"fixed_point_{name}": value for name, value in arrays.items()},
+    }
+    return projected, network, extra
+
+
+__all__ = ["FIXED_POINT_MODEL_STEM", "export_integer", "load_integer", "nir_form"]

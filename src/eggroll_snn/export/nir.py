@@ -46,6 +46,7 @@ import nir
 import numpy as np
 
 from eggroll_snn import __version__
+from eggroll_snn.export.fixed_point import nir_form  # fixed-point hook (issue 14)
 from eggroll_snn.errors import ConfigError, DataFormatError
 from eggroll_snn.evaluate import load_model
 from eggroll_snn.quantize import nir_annotations
@@ -457,6 +458,8 @@ def export_run(run_dir: str | Path, path: str | Path, dt: float = 1e-3) -> nir.N
     for key in ("generation", "validation_accuracy"):
         if isinstance(model_metadata.get(key), (int, float)):
             extra[key] = model_metadata[key]
+    if train_config.network.neuron == "fixed_point":  # fixed-point hook (issue 14): integers + arithmetic in metadata
+        params, network_config, extra = nir_form(params, train_config, extra)
     graph = to_nir(
         params, network_config, dt=dt, frame_shape=frame_shape, metadata=extra,
         integer_weights=model_metadata.get("weights"),
