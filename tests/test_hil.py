@@ -72,7 +72,11 @@ def test_training_through_the_reference_evaluator_is_identical_to_the_in_process
 
 @pytest.mark.parametrize(
     "mode, message",
-    [("crash", "exited with status 3"), ("hang", "did not answer"), ("garbage", "not a protocol message")],
+    [
+        ("crash", "exited with status 3"),
+        pytest.param("hang", "did not answer", marks=pytest.mark.slow),  # a train() each: long on a shared CPU
+        pytest.param("garbage", "not a protocol message", marks=pytest.mark.slow),
+    ],
 )
 def test_a_failing_evaluator_stops_with_a_clear_error_keeps_the_checkpoint_and_resume_is_exact(
     mode, message, in_process_run, nmnist_small_root, tmp_path

@@ -48,7 +48,10 @@ def load_integer(stem: str | Path) -> tuple[dict, dict]:
         with np.load(stem.with_suffix(".npz"), allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except (OSError, ValueError) as error:
-        raise CheckpointError(f"cannot read the integer model {stem}.npz/.json: {error}") from None
+        raise CheckpointError(
+            f"cannot read the integer model {stem}.npz + {stem.name}.json ({error}); runs trained before the "
+            "fixed-point export have none: retrain, or write it with eggroll_snn.export.fixed_point.export_integer"
+        ) from None
     shapes = [list(arrays.get(f"layer{i}_weight", np.zeros(0)).shape) for i in range(int(record.get("layers", 0)))]
     if shapes != record.get("layer_shapes"):
         raise CheckpointError(f"{stem}.npz: weight shapes {shapes} do not match {record.get('layer_shapes')} in {stem}.json")

@@ -4,7 +4,7 @@
 exported integer model (``model_fixed_point.npz`` + ``.json``) through
 :mod:`eggroll_snn.integer_reference` and its ``model.npz`` through the JAX path, on every recording
 of the split, and compares every spike, membrane, synaptic current, read-out membrane and read-out
-value. Prints one JSON object; exits 1 when anything differs.
+value. Prints one JSON object; exits 1 when anything differs, 2 on an unreadable run (one line).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eggroll_snn import integer_reference, snn
-from eggroll_snn.errors import ConfigError
+from eggroll_snn.errors import ConfigError, EggrollSNNError
 from eggroll_snn.evaluate import load_frames, load_model, network_config
 from eggroll_snn.export.fixed_point import FIXED_POINT_MODEL_STEM, load_integer
 
@@ -77,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="data root (default: the run's)")
     parser.add_argument("--split", default="test", choices=("train", "test"))
     args = parser.parse_args(argv)
-    report = check_run(args.run_dir, args.data, args.split)
+    try:
+        report = check_run(args.run_dir, args.data, args.split)
+    except EggrollSNNError as error:
+        print(f"check_fixed_point: error: {error}", file=sys.stderr)
+        return 2
     print(json.dumps(report, indent=1))
     return 0 if report["identical"] else 1
 
