@@ -54,8 +54,11 @@ Member weights are not clipped to ``w_max`` (that would need every member's dens
 are integers of width ``weight_bits`` plus the noise's. Only the centre ``W_int`` is deployed.
 
 Exactness: every product and sum is int32. The bounds that keep them from wrapping:
-``|x W^T| <= ||x[t]||_1 * w_max`` (a bin holds at most 255 events per input for uint8 frames) and
-the read-out sum ``T * 2**(state_bits - 1) < 2**31`` (checked when a forward pass is traced).
+``|x W^T| <= ||x[t]||_1 * w_max`` (at most 578 * 255 * 127 < 2**25 for uint8 frames of 578 inputs),
+a member's term ``|(x B) A^T| <= r ||x[t]||_1 max|B| max|A|`` (factors of a few units: far below
+2**31 for N-MNIST's few thousand events per recording, but not checked at run time), states and
+biases within ``state_bits <= 28`` bits, and the read-out sum ``T * 2**(state_bits - 1) < 2**31``
+(checked when the config is built and when a forward pass is traced).
 """
 
 from __future__ import annotations
