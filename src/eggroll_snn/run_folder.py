@@ -7,6 +7,7 @@ Layout (``run_dir``)::
     checkpoints/     gen-XXXXXXXX.npz + .json (see :mod:`eggroll_snn.checkpoint`)
     model.npz/.json  best-validation parameters + config (integer weights: on the grid, scales in .json)
     model_integer.npz/.json  integer-weight runs only: the int8 weights, int32 biases and scales
+    model_fixed_point.npz/.json  fixed-point runs only: the chip's integers and their arithmetic
     summary.json     test accuracy of the selected model, timings
     skipped_files.json  with ``data.skip_bad`` only: the recordings left out, and why
 
@@ -16,6 +17,7 @@ The trainer (:mod:`eggroll_snn.training`) is the only writer; ``evaluate``, ``pl
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -23,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
-from eggroll_snn import checkpoint, config as config_module, snn
-from eggroll_snn.atomic_files import atomic_write_text
+from eggroll_snn import checkpoint, config as config_module, fixed_point, snn
+from eggroll_snn.atomic_files import atomic_write, atomic_write_text
 from eggroll_snn.config import TrainConfig, from_dict
 from eggroll_snn.errors import CheckpointError, ConfigError, TrainingError
 
@@ -56,7 +59,10 @@ METRIC_FIELDS = (
 #: Metrics that measure time and so differ between otherwise identical runs.
 TIMING_FIELDS = ("seconds_per_generation", "wall_time_s")
 #: Options that may change when a run is resumed (everything else must match the checkpoint).
-RESUMABLE_CHANGES = ("train.generations", "train.max_seconds", "train.devices")
+RESUMABLE_CHANGES = (
+    "train.generations", "train.max_seconds", "train.devices",
+    "fixed_point.evaluator", "fixed_point.evaluator_timeout_s",  # the same results in process or through an evaluator
+)
 
 
 def read_metrics(path: str | Path) -> list[dict]:
@@ -184,6 +190,43 @@ def load_model(run_dir: str | Path) -> tuple[Any, TrainConfig, dict]:
     return params, config, metadata
 
 
+#: Run-folder stem of the exported integer model of a fixed-point run.
+FIXED_POINT_MODEL_STEM = "model_fixed_point"
+
+
+def export_integer(params: dict, spec: fixed_point.FixedPointSpec, stem: str | Path, metadata: dict | None = None) -> Path:
+    """Write ``<stem>.npz`` and ``<stem>.json`` (atomically) for ``params`` under ``spec``; returns the .npz path."""
+    stem = Path(stem)
+    arrays, record = fixed_point.integer_model(params, spec)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write(stem.with_suffix(".npz"), lambda handle: handle.write(buffer.getvalue()))
+    atomic_write_text(stem.with_suffix(".json"), json.dumps({**record, **(metadata or {})}, indent=1) + "\n")
+    return stem.with_suffix(".npz")
+
+
+def load_integer(stem: str | Path) -> tuple[dict, dict]:
+    """``(arrays, record)`` of an exported integer model.
+
+    Raises:
+      CheckpointError: a file is missing or unreadable, or the arrays do not match the record.
+    """
+    stem = Path(stem)
+    try:
+        record = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+        with np.load(stem.with_suffix(".npz"), allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError) as error:
+        raise CheckpointError(
+            f"cannot read the integer model {stem}.npz + {stem.name}.json ({error}); runs trained before the "
+            "fixed-point export have none: retrain, or write it with eggroll_snn.run_folder.export_integer"
+        ) from None
+    shapes = [list(arrays.get(f"layer{i}_weight", np.zeros(0)).shape) for i in range(int(record.get("layers", 0)))]
+    if shapes != record.get("layer_shapes"):
+        raise CheckpointError(f"{stem}.npz: weight shapes {shapes} do not match {record.get('layer_shapes')} in {stem}.json")
+    return arrays, record
+
+
 def write_json(path: Path, record: Any) -> None:
     """``record`` as indented JSON at ``path`` (atomically)."""
     atomic_write_text(path, json.dumps(record, indent=1) + "\n")
@@ -209,4 +252,7 @@ __all__ = [
     "parameter_shapes",
     "load_model",
     "write_json",
+    "FIXED_POINT_MODEL_STEM",
+    "export_integer",
+    "load_integer",
 ]

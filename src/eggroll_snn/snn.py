@@ -62,6 +62,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from eggroll_snn import fixed_point as fixed_point_network
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.perturbation import perturbed_linear, perturbed_vector
 
@@ -97,6 +98,8 @@ class NetworkConfig:
       conv_stride: stride of the convolutions.
       conv_pool: side of the sum-pooling window after each block (1: no pooling).
       recurrent: give every dense hidden LIF layer a recurrent weight ``V`` (out, out), starting at 0.
+      fixed_point: ``None`` (float neurons), or a :class:`eggroll_snn.fixed_point.FixedPointSpec`:
+        :func:`forward` then runs the integer network of :mod:`eggroll_snn.fixed_point`.
     """
 
     input_size: int
@@ -117,6 +120,7 @@ class NetworkConfig:
     conv_stride: int = 1
     conv_pool: int = 2
     recurrent: bool = False
+    fixed_point: fixed_point_network.FixedPointSpec | None = None  # fixed-point hook (issue 14)
 
     def __post_init__(self):
         # Lists from TOML or argparse become tuples so the config stays hashable.
@@ -431,6 +435,8 @@ def forward(
     Returns:
       ``(B, num_classes)`` float32 logits.
     """
+    if config.fixed_point is not None:  # fixed-point hook (issue 14): the integer network
+        return fixed_point_network.forward(params, inputs, config.fixed_point, perturbation)
     return _run(params, inputs, config, perturbation, record=False, spike_fn=spike_fn, first_currents=first_currents)[0]
 
 
@@ -440,8 +446,11 @@ def forward_with_state(params: dict, inputs: jax.Array, config: NetworkConfig, p
     Returns:
       dict with ``"logits"`` (B, C); ``"spikes"`` and ``"membranes"``: lists with one
       ``(B, T, H_l)`` array per hidden layer (membranes after reset, ``v'[t]`` in the module
-      docstring); ``"readout_membrane"`` (B, T, C), ``u[t]``.
+      docstring); ``"readout_membrane"`` (B, T, C), ``u[t]``. A fixed-point network returns
+      :func:`eggroll_snn.fixed_point.forward_with_state` (integer trajectories).
     """
+    if config.fixed_point is not None:  # fixed-point hook (issue 14)
+        return fixed_point_network.forward_with_state(params, inputs, config.fixed_point, perturbation)
     logits, spikes, membranes, readout_membrane = _run(params, inputs, config, perturbation, record=True)
     batch_major = lambda array: jnp.swapaxes(array, 0, 1)  # noqa: E731
     return {

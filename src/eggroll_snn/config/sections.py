@@ -19,6 +19,7 @@ from eggroll_snn.data.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from eggroll_snn.data.frames import FrameConfig
 from eggroll_snn.data.nmnist import NUM_CLASSES
 from eggroll_snn.errors import ConfigError
+from eggroll_snn.fixed_point import FixedPointSection, check_fixed_point, make_spec
 from eggroll_snn.quantize import check_weight_format
 from eggroll_snn.snn import NetworkConfig
 from eggroll_snn.strategies import STRATEGIES, EggrollStrategy, StrategyConfig, max_rank
@@ -182,6 +183,9 @@ class NetworkSection:
         and sum-pooling window.
       recurrent: every dense hidden LIF layer also gets its own previous spikes through a
         recurrent weight (out, out) that starts at zero (see :mod:`eggroll_snn.snn`).
+      neuron: ``"float"`` (float32 membranes) or ``"fixed_point"``: the integer network of a digital
+        chip (int8 weights, saturating integer states, shift or 12-bit multiplier leak; options in
+        the ``[fixed_point]`` section, equations in :mod:`eggroll_snn.fixed_point`).
     """
 
     hidden_sizes: tuple[int, ...] = _default(NetworkConfig, "hidden_sizes")
@@ -200,6 +204,7 @@ class NetworkSection:
     conv_stride: int = _default(NetworkConfig, "conv_stride")
     conv_pool: int = _default(NetworkConfig, "conv_pool")
     recurrent: bool = _default(NetworkConfig, "recurrent")
+    neuron: Literal["float", "fixed_point"] = "float"  # the float network or a chip's integer one ([fixed_point])
 
     def __post_init__(self) -> None:
         check_weight_format(self.weights, "network.weights")
@@ -392,6 +397,7 @@ SECTIONS: dict[str, type] = {
     "network": NetworkSection,
     "strategy": StrategySection,
     "train": TrainSection,
+    "fixed_point": FixedPointSection,  # the options of network.neuron = "fixed_point"
 }
 
 
@@ -403,8 +409,10 @@ class TrainConfig:
     network: NetworkSection = dataclasses.field(default_factory=NetworkSection)
     strategy: StrategySection = dataclasses.field(default_factory=StrategySection)
     train: TrainSection = dataclasses.field(default_factory=TrainSection)
+    fixed_point: FixedPointSection = dataclasses.field(default_factory=FixedPointSection)
 
     def __post_init__(self) -> None:
+        check_fixed_point(self)
         # A low-rank method's rank is bounded by the network's weights (the rule: strategies.max_rank).
         network = self.network_config()  # raises on impossible conv blocks
         _check_dense_inputs(self.data, network)
@@ -430,7 +438,10 @@ class TrainConfig:
 
     def network_config(self):
         """The :class:`eggroll_snn.snn.NetworkConfig` this config describes (input size from its frame options)."""
-        return self.network.network_config(self.data.input_shape, self.data.num_classes)
+        network = self.network.network_config(self.data.input_shape, self.data.num_classes)
+        if self.network.neuron == "fixed_point":  # the chip's integer arithmetic (eggroll_snn.fixed_point)
+            network = dataclasses.replace(network, fixed_point=make_spec(self.fixed_point, self.network))
+        return network
 
 
 MAX_DENSE_INPUTS = 16_384

@@ -24,6 +24,7 @@ import numpy as np
 from eggroll_snn.data.source import load_frames
 from eggroll_snn.data.splits import validation_split  # the trainer's rule: "validation" = what training held out
 from eggroll_snn.errors import ConfigError, ExportError
+from eggroll_snn.export.fixed_point import nir_form
 from eggroll_snn.export.nir import to_nir
 from eggroll_snn.export.simulate import evaluation_order, simulate_nir
 from eggroll_snn.run_folder import load_model
@@ -182,12 +183,16 @@ def export_run(
         frame_shape = data.frame_config().frame_shape(data.sensor)
     except ConfigError:  # frames whose count T varies per recording: no fixed input shape
         frame_shape = None
+    graph_params, graph_network = params, network_config
+    if train_config.network.neuron == "fixed_point":  # the integers times 2^-F, the arithmetic in the metadata
+        graph_params, graph_network, extra = nir_form(params, train_config, extra)
     graph = to_nir(
-        params, network_config, dt=dt, frame_shape=frame_shape, metadata=extra,
+        graph_params, graph_network, dt=dt, frame_shape=frame_shape, metadata=extra,
         integer_weights=model_metadata.get("weights"),
     )
 
     frames, labels = check_recordings(train_config, data_root, split)
+    # Checked against the trained model itself (for a fixed-point run: its integer arithmetic).
     report = agreement_report(graph, params, network_config, frames, labels)
     report.update(
         nir_file=str(path), run_dir=str(Path(run_dir).resolve()), split=split, dt=float(dt), forced=bool(force),

@@ -209,9 +209,13 @@ class EvolutionStrategy(StrategyConfig):
         """
         raise NotImplementedError
 
-    def _weight_direction(self, keys: jax.Array, shape: tuple[int, int], pair_weights: jax.Array) -> jax.Array:
-        """``sum_k pair_weights[k] E_k`` as one (m, n) array, from the pair keys (K,)."""
+    def _weight_direction(self, keys: jax.Array, shape: tuple[int, int], pair_weights: jax.Array, sigma) -> jax.Array:
+        """``sum_k pair_weights[k] E_k`` as one (m, n) array, from the pair keys (K,); ``sigma`` of the generation."""
         raise NotImplementedError
+
+    def _vector_noise(self, keys: jax.Array, shape: tuple[int, ...], sigma) -> jax.Array:
+        """Unit-scale noise ``(K, *shape)`` of a non-matrix parameter (members use ``+-sigma`` times it)."""
+        return noise.gaussian_pairs(keys, shape)
 
     # -- shared plumbing --------------------------------------------------------------------
     def init(self, key: jax.Array, params) -> StrategyState:
@@ -242,7 +246,7 @@ class EvolutionStrategy(StrategyConfig):
             if leaf.ndim == 2:
                 perturbations.append(self._weight_perturbations(keys, leaf.shape, member_scales))
             else:
-                draws = noise.gaussian_pairs(keys, leaf.shape)
+                draws = self._vector_noise(keys, leaf.shape, sigma)
                 members = draws[noise.member_pairs(self.population_size, self.antithetic)]
                 perturbations.append(member_scales.reshape((-1,) + (1,) * leaf.ndim) * members)
         return jax.tree_util.tree_unflatten(treedef, perturbations)
@@ -263,9 +267,9 @@ class EvolutionStrategy(StrategyConfig):
         for index, leaf in enumerate(leaves):
             keys = self._pair_keys(state, index)
             if leaf.ndim == 2:
-                direction = self._weight_direction(keys, leaf.shape, pair_weights)
+                direction = self._weight_direction(keys, leaf.shape, pair_weights, sigma)
             else:
-                direction = jnp.tensordot(pair_weights, noise.gaussian_pairs(keys, leaf.shape), axes=1)
+                direction = jnp.tensordot(pair_weights, self._vector_noise(keys, leaf.shape, sigma), axes=1)
             directions.append((normaliser * direction).astype(leaf.dtype))
         return jax.tree_util.tree_unflatten(treedef, directions)
 

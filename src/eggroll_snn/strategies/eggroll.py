@@ -80,7 +80,7 @@ class EggrollStrategy(EvolutionStrategy):
         members = noise.member_pairs(self.population_size, self.antithetic)
         return LowRank(a=a[members], b=b[members], scale=member_scales / math.sqrt(rank))
 
-    def _weight_direction(self, keys, shape, pair_weights):
+    def _weight_direction(self, keys, shape, pair_weights, sigma):
         rank = self.layer_rank(shape)
         a, b = noise.low_rank_factors(keys, shape, rank)
         # Contracting over (pair, rank) at once is the (m, K r) @ (K r, n) matmul of the docstring.

@@ -38,7 +38,7 @@ class FullRankStrategy(EvolutionStrategy):
         members = noise.member_pairs(self.population_size, self.antithetic)
         return member_scales[:, None, None] * draws[members]
 
-    def _weight_direction(self, keys, shape, pair_weights):
+    def _weight_direction(self, keys, shape, pair_weights, sigma):
         return jnp.tensordot(pair_weights, noise.gaussian_pairs(keys, shape), axes=1)
 
 

@@ -28,6 +28,7 @@ from eggroll_snn.config import TrainConfig, options_missing_at_default
 from eggroll_snn.data.source import load_frames
 from eggroll_snn.data.tonic_source import SPLIT_RECORD, split_record
 from eggroll_snn.errors import CheckpointError, ConfigError, TrainingError
+from eggroll_snn.hil.client import external_population
 from eggroll_snn.quantize import WeightGrid, integer_tree, model_on_grid
 from eggroll_snn.scoring import accuracy_report, mean_cross_entropy, predict_logits
 from eggroll_snn.strategies import all_fitness_nan_error
@@ -178,19 +179,21 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     loop = Loop(
         config, network, data, checkpoint_dir, metrics_path, wall_offset, population.compile_chunk if sharded else None
     )
-    step = step_module.make_generation_step(
-        strategy, network, config.train, data_key, population.evaluate if sharded else None,
-        weight_grid=WeightGrid.for_network(config.network.weights, network),
-    )
-    bar = Progress(progress, config.train.generations, int(state.strategy.generation))
-    try:
-        state = loop.run(step, state, bar)
-    except KeyboardInterrupt:
-        # The state whose metrics are all on disk: resuming from it leaves no gap in the log.
-        loop.save(loop.committed)
-        raise
-    finally:
-        bar.close()
+    # With fixed_point.evaluator an external process computes the population (eggroll_snn.hil).
+    with external_population(config, network) as external:
+        step = step_module.make_generation_step(
+            strategy, network, config.train, data_key, external or (population.evaluate if sharded else None),
+            weight_grid=WeightGrid.for_network(config.network.weights, network),
+        )
+        bar = Progress(progress, config.train.generations, int(state.strategy.generation))
+        try:
+            state = loop.run(step, state, bar)
+        except KeyboardInterrupt:
+            # The state whose metrics are all on disk: resuming from it leaves no gap in the log.
+            loop.save(loop.committed)
+            raise
+        finally:
+            bar.close()
     return finish(config, run_dir, state, network, loop.wall_time())
 
 
@@ -319,6 +322,10 @@ def finish(config: TrainConfig, run_dir: Path, state: TrainingState, network, wa
     )
     if weight_record:  # the integer arrays themselves, for integer hardware
         checkpoint.save_tree(run_dir / run_folder.INTEGER_MODEL_STEM, integer_tree(model_params, weight_record["weights"]), weight_record)
+    if network.fixed_point is not None:  # the chip's integers, plain .npz + .json
+        run_folder.export_integer(
+            model_params, network.fixed_point, run_dir / run_folder.FIXED_POINT_MODEL_STEM, {"generation": best_generation}
+        )
     test_frames, test_labels = load_frames(config.data, "test")
     logits = predict_logits(model_params, test_frames, network, config.train.eval_batch_size)
     report = accuracy_report(logits.argmax(axis=1), test_labels, network.num_classes)

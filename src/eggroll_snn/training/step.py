@@ -26,6 +26,7 @@ from eggroll_snn.config import TrainConfig, TrainSection
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.population import member_losses, population_logits
 from eggroll_snn.quantize import WeightGrid
+from eggroll_snn.strategies.integer_eggroll import IntegerEggrollStrategy
 from eggroll_snn.training.data import shift_frames
 
 
@@ -34,18 +35,22 @@ def strategy_from_config(config: TrainConfig):
 
     Every option of the ``[strategy]`` section that the method's class has is passed on (the
     section takes its defaults from those classes), plus ``total_generations`` from
-    ``train.generations`` for the schedules. A gradient method (:data:`eggroll_snn.bptt.GRADIENT_METHODS`)
+    ``train.generations`` for the schedules; a fixed-point network's members come from
+    :class:`~eggroll_snn.strategies.integer_eggroll.IntegerEggrollStrategy`. A gradient method (:data:`eggroll_snn.bptt.GRADIENT_METHODS`)
     comes back in the strategies' place; :func:`make_generation_step` gives it the minibatch
     instead of asking and telling.
     """
     section = config.strategy
     method_class = strategies.STRATEGIES.get(section.method) or bptt.GRADIENT_METHODS[section.method]
+    extra = {}
+    if config.network.neuron == "fixed_point":  # integer members (checked: the method is EGGROLL)
+        method_class, extra = IntegerEggrollStrategy, {"fraction_bits": config.fixed_point.fraction_bits}
     options = {
         field.name: getattr(section, field.name)
         for field in dataclasses.fields(method_class)
         if field.name in section.__dataclass_fields__ and field.name != "method"
     }
-    return method_class(**options, total_generations=config.train.generations)
+    return method_class(**options, **extra, total_generations=config.train.generations)
 
 
 def member_evaluate(network: snn.NetworkConfig, antithetic_pairs: bool = False):
