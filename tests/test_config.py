@@ -222,3 +222,9 @@ def test_arbitrary_override_values_are_accepted_valid_or_refused_with_the_option
         assert option.split(".")[1] in str(error) or "rank" in str(error)
         return
     assert loads(dumps(config)) == config
+
+
+def test_an_integer_a_float_option_cannot_hold_exactly_is_refused_not_rounded():
+    assert apply_overrides(TrainConfig(), {"network.threshold": 2**53}).network.threshold == float(2**53)
+    with pytest.raises(ConfigError, match=r"option network.threshold = 9007199254740993 is out of range"):
+        apply_overrides(TrainConfig(), {"network.threshold": 2**53 + 1})

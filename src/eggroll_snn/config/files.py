@@ -77,11 +77,16 @@ def _coerce(value: Any, hint: Any, option: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise wrong
         try:
-            return float(value)
+            number = float(value)
         except OverflowError:  # an integer beyond the float range (TOML integers are unbounded here)
             raise ConfigError(
                 f"option {option} = <an integer of {value.bit_length()} bits> is out of range: a number within +-1.8e308"
             ) from None
+        if isinstance(value, int) and number != value:  # stored as another number than the one given
+            raise ConfigError(
+                f"option {option} = {value} is out of range: an integer a float holds exactly (|n| <= 2**53), or a float"
+            )
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise wrong
