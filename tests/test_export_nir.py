@@ -527,6 +527,12 @@ def test_spyx_refuses_what_it_cannot_run_exactly():
     network_config, params = _network()  # two hidden layers
     with pytest.raises(ConfigError, match="Spyx: 2 hidden layers"):
         run_in_spyx(to_nir(params, network_config), inputs)
+    network_config, params = _network(
+        seed=7, input_shape=(2, 17, 17), conv_channels=(4,), conv_kernel=3, conv_pool=2, hidden_sizes=(16,),
+    )
+    conv_inputs = np.zeros((2, 3, network_config.input_size), np.float32)
+    with pytest.raises(ConfigError, match=r"Spyx: this runner aligns dense graphs only.*conv_1"):
+        run_in_spyx(to_nir(params, network_config), conv_inputs)
 
 
 @pytest.mark.filterwarnings("ignore:nirtorch.load is being deprecated")

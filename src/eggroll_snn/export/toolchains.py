@@ -81,6 +81,16 @@ def subgraph_until(graph: nir.NIRGraph, last: str) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
+def _dense_only(graph: nir.NIRGraph, tool: str) -> None:
+    """Refuse a graph with convolutional blocks: the runners here align dense graphs only."""
+    conv = sorted(name for name, node in graph.nodes.items() if isinstance(node, (nir.Conv2d, nir.SumPool2d, nir.AvgPool2d, nir.Flatten)))
+    if conv:
+        raise ConfigError(
+            f"{tool}: this runner aligns dense graphs only; the graph has convolutional nodes ({', '.join(conv)}), "
+            "which only eggroll_snn's own NIR interpreter checks"
+        )
+
+
 def run_in_spyx(graph: nir.NIRGraph, inputs: np.ndarray) -> dict[str, Any]:
     """Import ``graph`` with Spyx 1.0's ``from_nir`` and run it on ``inputs`` (B, T, n_in).
 
@@ -95,6 +105,7 @@ def run_in_spyx(graph: nir.NIRGraph, inputs: np.ndarray) -> dict[str, Any]:
     import spyx.nn
     from flax import nnx
 
+    _dense_only(graph, "Spyx")
     metadata = dict(graph.metadata or {})
     if metadata.get("reset") != "subtract":
         raise ConfigError("Spyx: its neurons always reset by subtraction; it cannot run a graph that resets to zero")
@@ -167,6 +178,7 @@ def run_in_snntorch(graph: nir.NIRGraph, inputs: np.ndarray) -> dict[str, Any]:
     from snntorch.import_nir import import_from_nir
     from snntorch.utils import reset
 
+    _dense_only(graph, "snnTorch")
     metadata = dict(graph.metadata or {})
     if metadata.get("reset") != "zero":
         raise ConfigError("snnTorch: its recurrent CubaLIF zeroes the synaptic current on a spike; it cannot run reset by subtraction")
@@ -197,6 +209,7 @@ def run_in_norse(graph: nir.NIRGraph, inputs: np.ndarray) -> dict[str, Any]:
     from norse.torch import from_nir
     from norse.torch.module.leaky_integrator_box import LIBoxCell, LIBoxParameters
 
+    _dense_only(graph, "Norse")
     metadata = dict(graph.metadata or {})
     if any(isinstance(node, (nir.LIF, nir.IF)) for node in graph.nodes.values()):
         raise ConfigError("Norse: its LIF ignores r (it assumes r = 1, the export writes r = tau/dt); it cannot run reset to zero")
