@@ -24,6 +24,7 @@ from eggroll_snn.config.files import (
     from_dict,
     load,
     loads,
+    options_missing_at_default,
     override_tables,
     parse_assignment,
     section_from_dict,
@@ -36,7 +37,6 @@ from eggroll_snn.config.sections import (
     StrategySection,
     TrainConfig,
     TrainSection,
-    options_missing_at_default,
 )
 from eggroll_snn.errors import ConfigError
 

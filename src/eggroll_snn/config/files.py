@@ -22,7 +22,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-from eggroll_snn.config.sections import _ALLOWED, SECTIONS, TrainConfig
+from eggroll_snn.config.rules import _ALLOWED
+from eggroll_snn.config.sections import SECTIONS, TrainConfig
 from eggroll_snn.errors import ConfigError
 
 
@@ -252,7 +253,22 @@ def dump(config: TrainConfig, path: str | Path, header: str = "") -> None:
     Path(path).write_text(dumps(config, header), encoding="utf-8")
 
 
+def options_missing_at_default(stored: Mapping[str, Any], config: TrainConfig) -> tuple[str, ...]:
+    """``"section.key"`` of every option that ``stored`` (a config dict recorded before the option
+    existed, e.g. in an older checkpoint) lacks while ``config`` holds it at its default: such an
+    option cannot have changed, so a resume need not count it as a difference."""
+    defaults, current = TrainConfig().to_dict(), config.to_dict()
+    return tuple(
+        f"{section}.{key}"
+        for section, table in current.items()
+        for key, value in table.items()
+        if key not in (stored.get(section) if isinstance(stored.get(section), Mapping) else {})
+        and value == defaults[section][key]
+    )
+
+
 __all__ = [
     "from_dict", "section_from_dict", "loads", "load", "dumps", "dump", "parse_assignment", "apply_overrides",
     "override_tables",
+    "options_missing_at_default",
 ]

@@ -11,37 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
 from typing import Any, Literal, Optional
 
 from eggroll_snn.bptt import GRADIENT_METHODS, SurrogateGradient
+from eggroll_snn.config.rules import MAX_DENSE_INPUTS, _check, _default, check_dense_inputs, resolve_tonic
 from eggroll_snn.data.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from eggroll_snn.data.frames import FrameConfig
 from eggroll_snn.data.nmnist import NUM_CLASSES
-from eggroll_snn.errors import ConfigError
 from eggroll_snn.fixed_point import FixedPointSection, check_fixed_point, make_spec
 from eggroll_snn.quantize import check_weight_format
 from eggroll_snn.snn import NetworkConfig
 from eggroll_snn.strategies import STRATEGIES, EggrollStrategy, StrategyConfig, max_rank
 
 NUM_POLARITIES = 2
-
-
-_ALLOWED: dict[str, str] = {}
-"""``option -> allowed range`` as each section's checks state it; filled as sections are built, so a
-wrong-type error can state the range too (the checks stay the one home of each rule)."""
-
-
-def _default(library_class: type, name: str) -> Any:
-    """The default of option ``name`` in the library class it configures: the one home of each default."""
-    return library_class.__dataclass_fields__[name].default
-
-
-def _check(condition: bool, option: str, value: Any, allowed: str) -> None:
-    """Raise a :class:`ConfigError` naming ``option`` unless ``condition`` holds."""
-    _ALLOWED.setdefault(option, allowed)
-    if not condition:
-        raise ConfigError(f"option {option} = {value!r} is out of range: {allowed}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +79,7 @@ class DataSection:
     class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _resolve_tonic(self)  # fills source/sensor_size/class_names; no-op for N-MNIST
+        resolve_tonic(self)  # fills source/sensor_size/class_names; no-op for N-MNIST
         _check(1 <= self.num_time_bins <= 10_000, "data.num_time_bins", self.num_time_bins, "an integer 1..10000")
         _check(
             1 <= self.duration_us <= 100_000_000, "data.duration_us", self.duration_us,
@@ -415,7 +397,7 @@ class TrainConfig:
         check_fixed_point(self)
         # A low-rank method's rank is bounded by the network's weights (the rule: strategies.max_rank).
         network = self.network_config()  # raises on impossible conv blocks
-        _check_dense_inputs(self.data, network)
+        check_dense_inputs(self.data, network)
         method_class = STRATEGIES.get(self.strategy.method)
         if method_class is not None and "rank" in method_class.__dataclass_fields__:
             shapes = network.weight_shapes
@@ -444,80 +426,11 @@ class TrainConfig:
         return network
 
 
-MAX_DENSE_INPUTS = 16_384
-"""Most inputs per time bin a dense layer takes (the first dense layer after any conv blocks): a
-larger sensor needs more pooling or conv blocks first (N-MNIST's largest is 2 x 34 x 34 = 2312)."""
-
-
-def _check_dense_inputs(data: "DataSection", network) -> None:
-    """Refuse a sensor too large for the network's first dense layer, saying what to change."""
-    fan_in = network.weight_shapes[len(network.conv_channels)][1]
-    if fan_in <= MAX_DENSE_INPUTS:
-        return
-    width, height, polarities = data.sensor
-    where = "after the conv blocks" if network.conv_channels else f"with data.pool = {data.pool}"
-    raise ConfigError(
-        f"option data.pool = {data.pool} is out of range: the {width} x {height} x {polarities} sensor gives {fan_in} inputs per time "
-        f"bin to the first dense layer {where}, more than the {MAX_DENSE_INPUTS} it takes; raise data.pool, or put "
-        "conv blocks in front (network.conv_channels, conv_stride, conv_pool)"
-    )
-
-
-def _resolve_tonic(data: "DataSection") -> None:
-    """Expand ``root = "tonic:<Name>:<folder>"`` and fill a tonic section's sensor size and class names.
-
-    Reads the data set only when ``sensor_size`` or ``class_names`` is empty (a run's saved
-    config.toml records both, so reloading it reads nothing).
-    """
-    if isinstance(data.root, str) and data.root.startswith("tonic:"):
-        from eggroll_snn.data.tonic_source import parse_source
-
-        name, root = parse_source(data.root)
-        for key, value in (("source", "tonic"), ("tonic_dataset", name), ("root", root), ("sensor_size", ()), ("class_names", ())):
-            object.__setattr__(data, key, value)
-    if data.source != "tonic":
-        for key in ("tonic_dataset", "test_fraction"):
-            _check(getattr(data, key) is None, f"data.{key}", getattr(data, key), "unset unless data.source = 'tonic'")
-        for key in ("sensor_size", "class_names"):
-            _check(getattr(data, key) == (), f"data.{key}", getattr(data, key), "empty unless data.source = 'tonic'")
-        return
-    _check(data.tonic_dataset is not None, "data.tonic_dataset", None, "a tonic data set name, e.g. DVSGesture or SHD")
-    _check(data.root is not None, "data.root", None, f"the folder that holds {data.tonic_dataset}/ (tonic's save_to)")
-    _check(not data.first_saccade_only, "data.first_saccade_only", True, "false for a tonic data set (N-MNIST only)")
-    if data.test_fraction is not None:
-        _check(0.0 < data.test_fraction < 1.0, "data.test_fraction", data.test_fraction, "a fraction strictly between 0 and 1, or unset")
-    if not data.sensor_size or not data.class_names:
-        from eggroll_snn.data.tonic_source import describe
-
-        sensor_size, class_names = describe(data.tonic_dataset, data.root)
-        object.__setattr__(data, "sensor_size", sensor_size)
-        object.__setattr__(data, "class_names", class_names)
-    _check(
-        len(data.sensor_size) == 3 and all(size >= 1 for size in data.sensor_size), "data.sensor_size", data.sensor_size,
-        "(W, H, P), three positive integers",
-    )
-    _check(len(data.class_names) >= 2, "data.class_names", data.class_names, "at least two class names")
-
-
-def options_missing_at_default(stored: Mapping[str, Any], config: "TrainConfig") -> tuple[str, ...]:
-    """``"section.key"`` of every option that ``stored`` (a config dict recorded before the option
-    existed, e.g. in an older checkpoint) lacks while ``config`` holds it at its default: such an
-    option cannot have changed, so a resume need not count it as a difference."""
-    defaults, current = TrainConfig().to_dict(), config.to_dict()
-    return tuple(
-        f"{section}.{key}"
-        for section, table in current.items()
-        for key, value in table.items()
-        if key not in (stored.get(section) if isinstance(stored.get(section), Mapping) else {})
-        and value == defaults[section][key]
-    )
-
-
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
 __all__ = [
     "DataSection", "NetworkSection", "StrategySection", "TrainSection", "TrainConfig", "SECTIONS",
-    "MAX_DENSE_INPUTS", "options_missing_at_default",
+    "MAX_DENSE_INPUTS",
 ]
