@@ -28,6 +28,8 @@ for seed in 0 1 2; do
 done
 # The spike-count read-out (a graph without LI nodes, see the NIR export section)
 for seed in 0 1 2; do
+  eggroll-snn train "${real[@]}" --set network.readout=spike_count --set train.seed=$seed \
+    --out "$out/spike-count-seed$seed"
   eggroll-snn train "${real[@]}" --set network.readout=spike_count --set network.threshold=0.5 \
     --set train.seed=$seed --out "$out/spike-count-threshold-0.5-seed$seed"
 done
