@@ -276,20 +276,24 @@ def _lif_over_time(
     see :func:`forward`. ``feedback(s[t-1]) -> (B, H)``: the recurrent current, or ``None``.
     """
 
-    def step(carry, current):
-        v, previous = carry
-        if feedback is not None:
-            current = current + feedback(previous)
+    def integrate(v, current):
         v = beta * v + current
         spikes = (v >= threshold).astype(current.dtype) if spike_fn is None else spike_fn(v, threshold)
         if reset == "subtract":
             v = v - threshold * spikes
         else:
             v = v * (1.0 - spikes)
-        return (v, spikes if feedback is not None else previous), (spikes, v if record else None)
+        return v, (spikes, v if record else None)
+
+    def recurrent_step(carry, current):  # the layer's own previous spikes also in the carry
+        v, (spikes, membrane) = integrate(carry[0], current + feedback(carry[1]))
+        return (v, spikes), (spikes, membrane)
 
     zeros = jnp.zeros(currents.shape[1:], currents.dtype)
-    _, (spikes, membranes) = jax.lax.scan(step, (zeros, zeros), currents)
+    if feedback is None:
+        _, (spikes, membranes) = jax.lax.scan(integrate, zeros, currents)
+    else:
+        _, (spikes, membranes) = jax.lax.scan(recurrent_step, (zeros, zeros), currents)
     return spikes, membranes
 
 

@@ -18,7 +18,7 @@ from eggroll_snn.config.rules import MAX_DENSE_INPUTS, _check, _default, check_d
 from eggroll_snn.data.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from eggroll_snn.data.frames import FrameConfig
 from eggroll_snn.data.nmnist import NUM_CLASSES
-from eggroll_snn.fixed_point import FixedPointSection, check_fixed_point, make_spec
+from eggroll_snn.fixed_point_spec import FixedPointSection, check_fixed_point, make_spec
 from eggroll_snn.quantize import check_weight_format
 from eggroll_snn.snn import NetworkConfig
 from eggroll_snn.strategies import STRATEGIES, EggrollStrategy, StrategyConfig, max_rank

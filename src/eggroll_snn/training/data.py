@@ -26,6 +26,7 @@ class TrainingData(NamedTuple):
     train_labels: jax.Array  # (N_train,) int32
     validation_frames: jax.Array  # (N_val, T, P, H, W) uint8 on the device
     validation_labels: np.ndarray  # (N_val,) int64
+    test_labels: np.ndarray  # (N_test,) int64, for the run folder's split record (the frames are read at the end)
 
 
 def prepare_data(config: TrainConfig, progress: bool = False) -> tuple[TrainingData, list[dict]]:
@@ -40,13 +41,14 @@ def prepare_data(config: TrainConfig, progress: bool = False) -> tuple[TrainingD
     """
     skipped: list[dict] = []
     frames, labels = load_frames(config.data, "train", progress=progress, skipped=skipped)
-    load_frames(config.data, "test", progress=progress, skipped=skipped)
+    _, test_labels = load_frames(config.data, "test", progress=progress, skipped=skipped)
     train_index, validation_index = validation_split(labels, config.data.validation_fraction, config.train.seed)
     data = TrainingData(
         train_frames=jnp.asarray(frames[train_index]),  # uint8, moved to the device once
         train_labels=jnp.asarray(labels[train_index], jnp.int32),
         validation_frames=jnp.asarray(frames[validation_index]),
         validation_labels=labels[validation_index],
+        test_labels=np.asarray(test_labels),
     )
     return data, skipped
 

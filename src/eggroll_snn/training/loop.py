@@ -156,10 +156,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     if config.data.skip_bad:  # only now: a run that cannot read its data or model leaves no folder
         run_folder.write_json(run_dir / run_folder.SKIPPED_FILE, skipped)
     if config.data.source == "tonic":  # state the splits (and where the test split came from)
-        split_labels = {
-            "train": np.asarray(data.train_labels), "validation": data.validation_labels,
-            "test": load_frames(config.data, "test")[1],
-        }
+        split_labels = {"train": np.asarray(data.train_labels), "validation": data.validation_labels, "test": data.test_labels}
         run_folder.write_json(run_dir / SPLIT_RECORD, split_record(config.data, split_labels))
     wall_offset = 0.0
     if resume:
