@@ -3,7 +3,7 @@
 # commands behind README's "Real subset: one change at a time" table. Every run starts from
 # configs/nmnist-small.toml (578 -> 128 -> 10, EGGROLL r=4, N=512, 300 generations), seed 0 unless
 # a seed is set; the model is selected on validation and each run reads the test split once at the
-# end. About 25 minutes on a quiet 2-core CPU.
+# end. About 45 minutes on a quiet 2-core CPU.
 #
 #   bash benchmarks/real_subset_ladder.sh OUT_DIR
 set -euo pipefail
@@ -19,6 +19,16 @@ eggroll-snn train "${real[@]}" --set 'network.hidden_sizes=[256]' --out "$out/hi
 eggroll-snn train "${real[@]}" --set train.augment_shift=2 --out "$out/shift-2"
 eggroll-snn train "${real[@]}" --set network.recurrent=true --out "$out/recurrent"
 eggroll-snn train "${real[@]}" "${conv8[@]}" --out "$out/conv8"
+for seed in 1 2; do
+  eggroll-snn train "${real[@]}" --set train.seed=$seed --out "$out/base-seed$seed"
+  eggroll-snn train "${real[@]}" "${conv8[@]}" --set train.seed=$seed --out "$out/conv8-seed$seed"
+done
+# The gradient reference on the same two networks (surrogate-gradient BPTT, 2,000 Adam steps)
+bptt=(--method bptt --learning-rate 0.003 --set strategy.surrogate_slope=2.0 --set train.generations=2000)
+for seed in 0 1 2; do
+  eggroll-snn train "${real[@]}" "${bptt[@]}" --set train.seed=$seed --out "$out/bptt-seed$seed"
+  eggroll-snn train "${real[@]}" "${bptt[@]}" "${conv8[@]}" --set train.seed=$seed --out "$out/bptt-conv8-seed$seed"
+done
 eggroll-snn train "${real[@]}" --set 'network.hidden_sizes=[256]' --set network.threshold=0.5 \
   --set train.generations=1000 --out "$out/hidden-256-threshold-0.5-g1000"
 for seed in 0 1 2; do
