@@ -45,9 +45,7 @@ for seed in 0 1 2; do
 done
 eggroll-snn train "${real[@]}" --set network.readout=spike_count --set network.init_gain=2.0 --out "$out/spike-count-gain-2"
 eggroll-snn train "${real[@]}" --set network.readout=spike_count --set network.threshold=0.3 --out "$out/spike-count-threshold-0.3"
-for run in "$out"/*/summary.json; do
-  python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); print(sys.argv[1], "validation", s["best_validation_accuracy"], "test", s["test_accuracy"], round(s["wall_time_s"]))' "$run"
-done
+python3 benchmarks/print_runs.py "$out"/*/summary.json
 for run in "$out"/linear-seed*.json; do
   python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); print(sys.argv[1], "validation", s["validation_accuracy"], "test", s["test_accuracy"])' "$run"
 done

@@ -20,6 +20,4 @@ eggroll-snn train "${short[@]}" --sigma 0.01 --out "$out/sigma-0.01-seed0"
 eggroll-snn train "${short[@]}" --set strategy.sigma_schedule=cosine --set strategy.sigma_final_fraction=0.2 \
   --out "$out/sigma-0.05-cosine-to-0.01-seed0"
 eggroll-snn train "${short[@]}" --sigma 0.02 --learning-rate 0.02 --out "$out/sigma-0.02-lr-0.02-seed0"
-for run in "$out"/*/summary.json; do
-  python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); print(sys.argv[1], "validation", s["best_validation_accuracy"], "test", s["test_accuracy"], round(s["wall_time_s"]))' "$run"
-done
+python3 benchmarks/print_runs.py "$out"/*/summary.json
