@@ -14,7 +14,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "src"
 LAYERS = (
     ("foundation", ("eggroll_snn", "eggroll_snn.errors", "eggroll_snn.atomic_files", "eggroll_snn.process_memory", "eggroll_snn.checkpoint")),
     ("events and frames", ("eggroll_snn.data",)),
-    ("network", ("eggroll_snn.perturbation", "eggroll_snn.fixed_point", "eggroll_snn.fixed_point_spec", "eggroll_snn.snn", "eggroll_snn.quantize")),
+    ("network", ("eggroll_snn.perturbation", "eggroll_snn.conv", "eggroll_snn.fixed_point", "eggroll_snn.fixed_point_spec", "eggroll_snn.snn", "eggroll_snn.quantize")),
     ("population", ("eggroll_snn.population", "eggroll_snn.scoring", "eggroll_snn.integer_reference")),
     ("strategy", ("eggroll_snn.strategies", "eggroll_snn.bptt", "eggroll_snn.distributed", "eggroll_snn.hil")),
     ("configuration", ("eggroll_snn.config",)),

@@ -63,6 +63,7 @@ import jax
 import jax.numpy as jnp
 
 from eggroll_snn import fixed_point as fixed_point_network
+from eggroll_snn.conv import patches, pooled_shapes, sum_pool
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.perturbation import perturbed_linear, perturbed_vector
 
@@ -162,20 +163,7 @@ class NetworkConfig:
         """``(H, W, C)`` of each conv block's pooled output, input side first."""
         if not self.conv_channels:
             return ()
-        _, height, width = self.input_shape
-        shapes = []
-        for index, channels in enumerate(self.conv_channels):
-            height = (height - self.conv_kernel) // self.conv_stride + 1
-            width = (width - self.conv_kernel) // self.conv_stride + 1
-            height, width = height // self.conv_pool, width // self.conv_pool
-            if height < 1 or width < 1:
-                raise ConfigError(
-                    f"network conv block {index} leaves no pixels of the {self.input_shape[1]} x {self.input_shape[2]} "
-                    f"input (kernel {self.conv_kernel}, stride {self.conv_stride}, pool {self.conv_pool}); use fewer "
-                    "blocks, a smaller kernel or pool"
-                )
-            shapes.append((height, width, channels))
-        return tuple(shapes)
+        return pooled_shapes(self.input_shape, tuple(self.conv_channels), self.conv_kernel, self.conv_stride, self.conv_pool)
 
     @property
     def weight_shapes(self) -> tuple[tuple[int, int], ...]:
@@ -319,34 +307,13 @@ def _leaky_integrate(currents: jax.Array, beta) -> jax.Array:
     return membranes
 
 
-def _patches(x: jax.Array, config: NetworkConfig) -> jax.Array:
-    """Receptive fields of a conv block: ``x`` (..., H, W, C) -> (..., H', W', C*k*k) in (c, i, j) order."""
-    lead = x.shape[:-3]
-    flat = x.reshape((-1,) + x.shape[-3:])
-    k, stride = config.conv_kernel, config.conv_stride
-    patches = jax.lax.conv_general_dilated_patches(
-        flat, (k, k), (stride, stride), "VALID", dimension_numbers=("NHWC", "OIHW", "NHWC")
-    )
-    return patches.reshape(lead + patches.shape[1:])
-
-
-def _sum_pool(spikes: jax.Array, pool: int) -> jax.Array:
-    """Sum of ``spikes`` (..., H, W, C) over ``pool x pool`` windows (partial windows dropped)."""
-    if pool == 1:
-        return spikes
-    *lead, height, width, channels = spikes.shape
-    height, width = height // pool, width // pool
-    cropped = spikes[..., : height * pool, : width * pool, :]
-    return cropped.reshape((*lead, height, pool, width, pool, channels)).sum(axis=(-4, -2))
-
-
 def first_layer_inputs(inputs: jax.Array, config: NetworkConfig) -> jax.Array:
     """What the first weight multiplies: ``inputs`` (B, T, input_size) themselves, or for a conv
     network their receptive fields (B, T, H', W', P*k*k) (frames reshaped from (P, H, W))."""
     if not config.conv_channels:
         return inputs
     frames = inputs.reshape(inputs.shape[:2] + config.input_shape)  # (B, T, P, H, W)
-    return _patches(jnp.moveaxis(frames, 2, -1), config)
+    return patches(jnp.moveaxis(frames, 2, -1), config.conv_kernel, config.conv_stride)
 
 
 def _run(
@@ -380,7 +347,7 @@ def _run(
                 batch_major = _currents(layer, layer_perturbation, first_layer_inputs(inputs, config), dtype)
             return jnp.swapaxes(batch_major, 0, 1)
         if index < num_conv:  # a conv block after a conv block
-            return _currents(layer, layer_perturbation, _patches(activity, config), dtype)
+            return _currents(layer, layer_perturbation, patches(activity, config.conv_kernel, config.conv_stride), dtype)
         flat = activity.reshape(activity.shape[:2] + (-1,)) if index == num_conv and num_conv else activity
         return _currents(layer, layer_perturbation, flat, dtype)
 
@@ -394,7 +361,7 @@ def _run(
 
     for index, (layer, layer_perturbation) in enumerate(zip(layers[:-1], layer_perturbations[:-1])):
         spikes, membranes = lif(layer, layer_perturbation, layer_currents(index, layer, layer_perturbation))
-        activity = _sum_pool(spikes, config.conv_pool) if index < num_conv else spikes
+        activity = sum_pool(spikes, config.conv_pool) if index < num_conv else spikes
         spikes_per_layer.append(spikes)
         membranes_per_layer.append(membranes)
     readout, readout_perturbation = layers[-1], layer_perturbations[-1]
