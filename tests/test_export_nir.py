@@ -95,6 +95,21 @@ def test_zero_reset_export_reproduces_the_network_on_real_recordings(real_inputs
     np.testing.assert_array_equal(simulated["logits"].argmax(axis=1), np.asarray(reference["logits"]).argmax(axis=1))
 
 
+def test_leak_free_readout_exports_as_the_affine_itself(real_inputs, tmp_path):
+    """readout_beta = 0 (u[t] = W s[t] + b): no LI node, the logits are the mean of affine_out's output."""
+    network_config, params = _network(reset="subtract", readout_beta=0.0)
+    graph = _write_and_read(_export_quietly(params, network_config, frame_shape=FRAME_SHAPE), tmp_path)
+    assert {type(node).__name__ for node in graph.nodes.values()} == {"Input", "Affine", "CubaLIF", "Linear", "Output"}
+    assert graph.metadata["readout_node"] == "affine_out" and ("affine_out", "output") in graph.edges
+
+    simulated = simulate_nir(graph, real_inputs)
+    reference = forward_with_state(params, real_inputs, network_config)
+    assert 0.02 < float(np.asarray(reference["spikes"][1]).mean()) < 0.6
+    np.testing.assert_allclose(simulated["outputs"], reference["readout_membrane"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(simulated["logits"], reference["logits"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(simulated["logits"].argmax(axis=1), np.asarray(reference["logits"]).argmax(axis=1))
+
+
 def test_parameter_mapping_per_neuron(real_inputs):
     """Learned per-neuron beta/theta map to tau = dt/(1-beta), r = tau/dt, v_threshold = theta."""
     dt = 1e-4
@@ -498,14 +513,15 @@ def _assert_logits_match(logits: np.ndarray, reference_logits, readout: str) -> 
     np.testing.assert_array_equal(logits.argmax(axis=1), reference_logits.argmax(axis=1))
 
 
-@pytest.mark.parametrize("readout", ["mean", "spike_count"])
-def test_spyx_runs_a_default_network_export_like_our_network(real_inputs, readout):
+@pytest.mark.parametrize(("readout", "readout_beta"), [("mean", 0.9), ("mean", 0.0), ("spike_count", 0.9)])
+def test_spyx_runs_a_default_network_export_like_our_network(real_inputs, readout, readout_beta):
     """Spyx 1.0 imports the default network's export (reset by subtraction, 1 hidden layer)."""
     pytest.importorskip("spyx")
     from eggroll_snn.export.toolchains import run_in_spyx, subgraph_until
 
-    network_config, params = _network(seed=6, hidden_sizes=(128,), readout=readout)
+    network_config, params = _network(seed=6, hidden_sizes=(128,), readout=readout, readout_beta=readout_beta)
     graph = _export_quietly(params, network_config)
+    assert any(isinstance(node, nir.LI) for node in graph.nodes.values()) == (readout == "mean" and readout_beta > 0)
     reference = forward_with_state(params, real_inputs, network_config)
     hidden = np.asarray(reference["spikes"][0]).astype(bool)
     assert 0.02 < hidden.mean() < 0.6

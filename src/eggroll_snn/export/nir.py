@@ -38,7 +38,9 @@ How each part of the network is written (node names in brackets, ``k`` = 1, 2, .
   which is exactly the network's ``v[t] = beta v'[t-1] + I[t]`` with ``v' = v - theta s``.
 * **read-out**, ``readout="mean"`` / ``"max"``: ``Affine [affine_out] -> LI [li_out]``, the
   logits being the mean / max over the T steps of the LI membrane (recorded in the metadata:
-  NIR has no node for a reduction over time). ``readout="spike_count"``: the output layer is
+  NIR has no node for a reduction over time). With ``readout_beta = 0`` the integrator keeps
+  no memory (``u[t] = W s[t] + b``): the LI node is left out and the logits are the mean / max
+  of the ``affine_out`` output, so the graph holds no LI. ``readout="spike_count"``: the output layer is
   written like a hidden layer (``lif_out`` or ``cubalif_out`` + ``rec_out``) and the logits are
   its spike counts, so a dense graph holds only Affine, Linear, LIF / CubaLIF, Input and Output.
 * **convolutional blocks** (``conv_channels``): ``Conv2d [conv_j]`` (kernel ``(C_out, C_in, k, k)``,
@@ -274,7 +276,7 @@ def to_nir(
     Returns:
       A ``nir.NIRGraph``. Node names: ``input``, ``affine_1``, ``lif_1`` (reset to zero) or
       ``cubalif_1`` + ``rec_1`` (reset by subtraction), ..., ``affine_out``, then ``li_out``
-      (mean/max read-out) or a spiking ``lif_out`` / ``cubalif_out`` + ``rec_out``
+      (mean/max read-out; none when ``readout_beta = 0``) or a spiking ``lif_out`` / ``cubalif_out`` + ``rec_out``
       (spike-count read-out), and ``output`` (``if_<n>`` / ``i_out`` for leak-free layers).
       Neuron parameters are per-neuron float64 arrays; weights and biases stay float32.
 
@@ -330,12 +332,13 @@ def to_nir(
             network_config.reset, dt, "output layer",
         )
     else:
-        neurons = _neuron_node(
-            _effective_constant(readout, "beta", network_config.readout_beta, size), None, dt, "read-out layer"
-        )
-        readout_name = f"{type(neurons).__name__.lower()}_out"
-        nodes[readout_name] = neurons
-        edges.append(("affine_out", readout_name))
+        readout_beta = _effective_constant(readout, "beta", network_config.readout_beta, size)
+        readout_name = "affine_out"
+        if (readout_beta != 0.0).any():  # beta = 0: u[t] = W s[t] + b is the Affine's own output
+            neurons = _neuron_node(readout_beta, None, dt, "read-out layer")
+            readout_name = f"{type(neurons).__name__.lower()}_out"
+            nodes[readout_name] = neurons
+            edges.append(("affine_out", readout_name))
     nodes["output"] = nir.Output(output_type=np.array([size]))
     edges.append((readout_name, "output"))
 

@@ -12,8 +12,9 @@ Their conventions, and how the export meets them:
   ``w_in`` (unit input scale, which the export has), and its neurons subtract the threshold:
   it cannot express reset to zero, so only ``reset="subtract"`` graphs run here, as
   ``RCuBaLIF`` (the CubaLIF + recurrent Linear pair; ``tau_mem = dt`` gives its membrane decay
-  0). Its importer has no module for a bare ``nir.LI``; a mean/max read-out is run with
-  ``spyx.nn.LI`` built from the ``li_out`` node here. Spyx's neurons emit the spike of the
+  0). Its importer has no module for a bare ``nir.LI``; an LI read-out is run with
+  ``spyx.nn.LI`` built from the ``li_out`` node here (a read-out with ``readout_beta = 0``
+  has no LI: the whole graph is Spyx's own import). Spyx's neurons emit the spike of the
   *previous* step's membrane: every spiking layer adds one step of lag. So the inputs get one
   zero frame per spiking layer appended and the outputs are read that many steps later; the
   layer after the first spiking layer then receives its bias once before the first real input,
@@ -24,13 +25,14 @@ Their conventions, and how the export meets them:
   pass the graph's own. Forward Euler like the export, no lag: its CubaLIF runs ``w_in``, an
   ``LIBoxCell`` synapse and ``r``, so the subtraction form runs exactly. Its LIF ignores ``r``
   (it assumes ``r = 1``, the export has ``r = tau/dt``), so reset-to-zero graphs are refused;
-  its importer has no ``nir.LI``, so a mean/max read-out runs as Norse's ``LIBoxCell`` built from
-  ``li_out`` here (input scaled by ``r``, as NIR's equation says).
+  its importer has no ``nir.LI``, so an LI read-out runs as Norse's ``LIBoxCell`` built from
+  ``li_out`` here (input scaled by ``r``, as NIR's equation says); without LI
+  (``readout_beta = 0``) the whole graph is Norse's own import.
 * **snnTorch 1.0** (``snntorch.import_nir.import_from_nir``, PyTorch). It fixes
   ``dt = 1e-4`` s (``beta = 1 - 1e-4/tau``), so export with ``--dt 1e-4``. Its LIF resets to
   zero in the same step (as NIR says), but its recurrent CubaLIF (``RSynaptic``) also zeroes the
   synaptic current, so it cannot run the subtraction form; it has no ``nir.LI`` either. It runs
-  ``reset="zero"`` graphs; with ``readout="spike_count"`` the whole graph.
+  ``reset="zero"`` graphs whose read-out is an Affine (``readout_beta = 0``) or spiking.
 """
 
 from __future__ import annotations
@@ -81,6 +83,12 @@ def subgraph_until(graph: nir.NIRGraph, last: str) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
+def _integrator_readout(graph: nir.NIRGraph) -> bool:
+    """Whether the graph's logits are read from an ``LI`` / ``I`` membrane (not spikes, not an Affine)."""
+    metadata = dict(graph.metadata or {})
+    return isinstance(graph.nodes.get(str(metadata.get("readout_node", ""))), (nir.LI, nir.I))
+
+
 def _dense_only(graph: nir.NIRGraph, tool: str) -> None:
     """Refuse a graph with convolutional blocks: the runners here align dense graphs only."""
     conv = sorted(name for name, node in graph.nodes.items() if isinstance(node, (nir.Conv2d, nir.SumPool2d, nir.AvgPool2d, nir.Flatten)))
@@ -113,15 +121,16 @@ def run_in_spyx(graph: nir.NIRGraph, inputs: np.ndarray) -> dict[str, Any]:
     hidden = [name for name in graph.nodes if name.startswith("cubalif_") and name != "cubalif_out"]
     if len(hidden) > 1:
         raise ConfigError(f"Spyx: {len(hidden)} hidden layers; the start-up correction here is exact for one only")
-    if readout != "spike_count" and not hidden:
-        raise ConfigError("Spyx: a graph without hidden layers and with an LI read-out has no spiking part to import")
+    integrator = _integrator_readout(graph)
+    if not hidden and readout != "spike_count":
+        raise ConfigError("Spyx: a graph without hidden layers and with a membrane read-out has no spiking part to import")
     inputs = np.asarray(inputs, np.float32)
-    spiking = graph if readout == "spike_count" else subgraph_until(graph, hidden[-1])
+    spiking = subgraph_until(graph, hidden[-1]) if integrator else graph
     copy = nir.NIRGraph(nodes=dict(spiking.nodes), edges=list(spiking.edges), metadata=dict(spiking.metadata or {}))
     model, _ = spyx.nir.from_nir(copy, jnp.zeros((1, 1, inputs.shape[2]), jnp.float32), dt=dt)
     layers = list(model.layers)
     lag = sum(isinstance(layer, (spyx.nn.RCuBaLIF, spyx.nn.LIF, spyx.nn.CuBaLIF)) for layer in layers)
-    if readout != "spike_count":
+    if integrator:
         affine, li = graph.nodes["affine_out"], graph.nodes[metadata["readout_node"]]
         linear = nnx.Linear(affine.weight.shape[1], affine.weight.shape[0], rngs=nnx.Rngs(0))
         linear.kernel[...] = jnp.asarray(affine.weight.T)
@@ -183,7 +192,10 @@ def run_in_snntorch(graph: nir.NIRGraph, inputs: np.ndarray) -> dict[str, Any]:
     if metadata.get("reset") != "zero":
         raise ConfigError("snnTorch: its recurrent CubaLIF zeroes the synaptic current on a spike; it cannot run reset by subtraction")
     if any(isinstance(node, (nir.LI, nir.I)) for node in graph.nodes.values()):
-        raise ConfigError("snnTorch: import_from_nir has no module for nir.LI / nir.I; export with readout='spike_count'")
+        raise ConfigError(
+            "snnTorch: import_from_nir has no module for nir.LI / nir.I; train with network.readout_beta = 0 "
+            "(an Affine read-out) or readout = 'spike_count'"
+        )
     if not np.isclose(float(metadata["dt"]), SNNTORCH_DT, rtol=1e-12):
         raise ConfigError(f"snnTorch: import_from_nir assumes dt = {SNNTORCH_DT:g} s; export with --dt {SNNTORCH_DT:g}")
     module = import_from_nir(nir.NIRGraph(nodes=dict(graph.nodes), edges=list(graph.edges), metadata=metadata))
@@ -214,7 +226,7 @@ def run_in_norse(graph: nir.NIRGraph, inputs: np.ndarray) -> dict[str, Any]:
     if any(isinstance(node, (nir.LIF, nir.IF)) for node in graph.nodes.values()):
         raise ConfigError("Norse: its LIF ignores r (it assumes r = 1, the export writes r = tau/dt); it cannot run reset to zero")
     readout, dt = str(metadata.get("readout", "mean")), float(metadata["dt"])
-    if readout == "spike_count":
+    if not _integrator_readout(graph):
         spiking, read_out = graph, None
     else:
         last_hidden = next(source for source, target in graph.edges if target == "affine_out")
