@@ -12,7 +12,7 @@
 set -euo pipefail
 out=${1:?usage: accuracy_ladder.sh OUT_DIR [extra train options...]}
 shift
-extra=("$@")
+extra=(--set network.readout_beta=0.9 "$@")  # the leaky read-out integrator the ladder was measured with
 train=(${EGGROLL_SNN_TRAIN:-eggroll-snn train})
 mkdir -p "$out/runs"
 printf 'step\tmethod\thidden\tpopulation\taugment_shift\tgenerations\tbest_validation\ttest\ts_per_generation\twall_s\n' > "$out/ladder.tsv"

@@ -8,9 +8,9 @@ set -euo pipefail
 out=${1:?usage: conv_cpu.sh OUT_DIR}
 mkdir -p "$out"
 conv8=(--set 'network.conv_channels=[8]' --set network.conv_kernel=5 --set network.conv_stride=2
-       --set network.conv_pool=1 --set 'network.hidden_sizes=[]')
+       --set network.conv_pool=1 --set 'network.hidden_sizes=[]' --set network.readout_beta=0.9)
 conv16_32=(--set 'network.conv_channels=[16,32]' --set network.conv_kernel=3 --set network.conv_pool=2
-           --set 'network.hidden_sizes=[]')
+           --set 'network.hidden_sizes=[]' --set network.readout_beta=0.9)  # the leaky read-out of these figures
 bptt=(--method bptt --learning-rate 0.003 --set strategy.surrogate_slope=2.0)
 
 eggroll-snn baseline --json > "$out/linear-simulated.json"

@@ -151,7 +151,7 @@ def test_parameter_mapping_per_neuron(real_inputs):
 
 
 def test_metadata_survives_the_file(tmp_path):
-    network_config, params = _network(reset="zero", readout="max")
+    network_config, params = _network(reset="zero", readout="max", readout_beta=0.9)
     graph = _write_and_read(_export_quietly(params, network_config, dt=2e-3, frame_shape=FRAME_SHAPE), tmp_path)
 
     assert _chain(graph) == ["input", "affine_1", "lif_1", "affine_2", "lif_2", "affine_out", "li_out", "output"]
@@ -174,7 +174,7 @@ def test_subtraction_reset_export_reproduces_the_network_on_real_recordings(real
     The CubaLIF's synaptic current must be the network's membrane before reset, every spike the
     network's; without the recurrent edges the same graph fires more (so they are what subtracts).
     """
-    network_config, params = _network(reset="subtract", readout=readout)
+    network_config, params = _network(reset="subtract", readout=readout, readout_beta=0.9)
     graph = _write_and_read(_export_quietly(params, network_config, frame_shape=FRAME_SHAPE), tmp_path)
 
     kinds = {type(node).__name__ for node in graph.nodes.values()}
@@ -269,7 +269,7 @@ def test_leak_free_layers_export_as_if_and_i(real_inputs):
 
 
 def test_network_without_hidden_layers(real_inputs, tmp_path):
-    network_config, params = _network(hidden_sizes=(), reset="zero")
+    network_config, params = _network(hidden_sizes=(), reset="zero", readout_beta=0.9)
     graph = _write_and_read(_export_quietly(params, network_config), tmp_path)
     assert _chain(graph) == ["input", "affine_out", "li_out", "output"]
     reference = forward_with_state(params, real_inputs[:10], network_config)
@@ -398,7 +398,7 @@ def _fake_run(run_dir, data_root, reset: str = "subtract", readout: str = "mean"
 
 
 @pytest.mark.parametrize(("reset", "readout", "kinds"), [
-    ("subtract", "mean", "Input -> Affine -> CubaLIF (+ recurrent Linear) -> Affine -> LI -> Output"),
+    ("subtract", "mean", "Input -> Affine -> CubaLIF (+ recurrent Linear) -> Affine -> Output"),
     ("zero", "spike_count", "Input -> Affine -> LIF -> Affine -> LIF -> Output"),
 ])
 def test_export_command_checks_the_graph_and_writes_the_report(
@@ -552,13 +552,13 @@ def test_spyx_refuses_what_it_cannot_run_exactly():
 
 
 @pytest.mark.filterwarnings("ignore:nirtorch.load is being deprecated")
-@pytest.mark.parametrize("readout", ["mean", "spike_count"])
-def test_norse_runs_a_subtraction_export_like_our_network(real_inputs, readout):
+@pytest.mark.parametrize(("readout", "readout_beta"), [("mean", 0.0), ("mean", 0.9), ("spike_count", 0.0)])
+def test_norse_runs_a_subtraction_export_like_our_network(real_inputs, readout, readout_beta):
     """Norse 1.1 imports the subtraction form (two hidden layers here): spikes and logits as ours."""
     pytest.importorskip("norse")
     from eggroll_snn.export.toolchains import run_in_norse, subgraph_until
 
-    network_config, params = _network(seed=8, readout=readout)
+    network_config, params = _network(seed=8, readout=readout, readout_beta=readout_beta)
     graph = _export_quietly(params, network_config)
     inputs = real_inputs[:40]
     reference = forward_with_state(params, inputs, network_config)
@@ -593,7 +593,10 @@ def test_snntorch_runs_a_zero_reset_spike_count_export(real_inputs):
     subtracting_config, subtracting_params = _network(readout="spike_count")
     with pytest.raises(ConfigError, match="cannot run reset by subtraction"):
         run_in_snntorch(to_nir(subtracting_params, subtracting_config, dt=1e-4), inputs)
-    li_config, li_params = _network(reset="zero")
+    affine_config, affine_params = _network(reset="zero")  # the default read-out: an Affine, no LI
+    affine_reference = np.asarray(forward_with_state(affine_params, inputs, affine_config)["logits"])
+    _assert_logits_match(run_in_snntorch(to_nir(affine_params, affine_config, dt=1e-4), inputs)["logits"], affine_reference, "mean")
+    li_config, li_params = _network(reset="zero", readout_beta=0.9)
     with pytest.raises(ConfigError, match="no module for nir.LI"):
         run_in_snntorch(to_nir(li_params, li_config, dt=1e-4), inputs)
     with pytest.raises(ConfigError, match="assumes dt = 0.0001 s"):

@@ -48,7 +48,7 @@ def test_leaks_follow_the_chips_integer_rules():
 
 
 def test_leak_parameters_and_threshold_come_from_the_float_network():
-    network = fixed_config(**{"fixed_point.leak": "multiplier", "fixed_point.synapse_beta": 0.5}).network_config()
+    network = fixed_config(**{"fixed_point.leak": "multiplier", "fixed_point.synapse_beta": 0.5, "network.readout_beta": 0.9}).network_config()
     spec = network.fixed_point
     assert (spec.threshold, spec.membrane_leak, spec.readout_leak, spec.synapse_leak) == (128, 410, 410, 2048)
     spec = fixed_config(**{"network.beta": 0.75, "fixed_point.fraction_bits": 5}).network_config().fixed_point

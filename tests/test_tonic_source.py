@@ -190,8 +190,8 @@ def test_train_evaluate_export_end_to_end_from_the_command_line(roots, name, tmp
     width, height, polarities = SENSORS[name]
     inputs = polarities * max(height // POOLS[name], 1) * (width // POOLS[name])
     assert int(np.prod(graph.nodes["input"].input_type["input"])) == inputs
-    readout = [node for node in graph.nodes.values() if isinstance(node, nir.LI)]
-    assert len(readout) == 1 and readout[0].tau.shape == (len(class_names),)
+    assert graph.metadata["readout_node"] == "affine_out"  # the default read-out keeps no memory: no LI node
+    assert graph.nodes["affine_out"].weight.shape[0] == len(class_names) and ("affine_out", "output") in graph.edges
 
 
 def test_python_entry_takes_tonic_objects_and_splits_test_from_train(roots, tmp_path):

@@ -34,7 +34,7 @@ Neuron models (one update per time bin ``t = 1..T``; state starts at zero; NIR-s
 
 * **Read-out** (non-spiking leaky integrator) over the last hidden layer's spikes::
 
-      u[t]   = beta_out * u[t-1] + W_out s[t] + b_out
+      u[t]   = beta_out * u[t-1] + W_out s[t] + b_out      (beta_out = readout_beta, default 0)
       logits = mean_t u[t]            readout="mean" (default)
       logits = max_t u[t]             readout="max"
 
@@ -87,7 +87,8 @@ class NetworkConfig:
       threshold: firing threshold theta > 0 of the LIF layers (initial value when learned).
       reset: ``"subtract"`` (v -= theta on a spike) or ``"zero"`` (v = 0 on a spike).
       readout: ``"mean"`` or ``"max"`` of the read-out membrane over time.
-      readout_beta: leak of the read-out integrator, in [0, 1].
+      readout_beta: leak of the read-out integrator, in [0, 1]; the default 0 keeps no memory
+        (``u[t] = W_out s[t] + b_out``), so the NIR export is an Affine read-out with no LI node.
       learn_beta: give every layer (read-out included) a per-neuron ``"beta"`` parameter.
       learn_threshold: give every LIF layer a per-neuron ``"threshold"`` parameter.
       init_gain: weights start as ``N(0, (init_gain / sqrt(fan_in))^2)``; see :func:`init_params`.
@@ -110,7 +111,7 @@ class NetworkConfig:
     threshold: float = 1.0
     reset: str = "subtract"
     readout: str = "mean"
-    readout_beta: float = 0.9
+    readout_beta: float = 0.0
     learn_beta: bool = False
     learn_threshold: bool = False
     init_gain: float = 1.0

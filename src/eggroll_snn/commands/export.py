@@ -12,8 +12,8 @@ def register(subparsers) -> None:
         description=(
             "Write the trained model of RUN_DIR (model.npz + model.json) as a NIR graph that runs the same "
             "network: Affine -> LIF (reset to zero) or Affine -> CubaLIF with a recurrent Linear (reset by "
-            "subtraction) per layer, Conv2d -> LIF/CubaLIF -> SumPool2d per conv block, and an LI read-out "
-            "(mean/max) or a spiking output layer (spike_count). "
+            "subtraction) per layer, Conv2d -> LIF/CubaLIF -> SumPool2d per conv block, and an Affine read-out "
+            "(mean/max; followed by LI when network.readout_beta > 0) or a spiking output layer (spike_count). "
             "Before writing, the graph is re-simulated with an independent NIR interpreter on the run's "
             "validation recordings (or --data/--split) and compared with the model; below 100 % prediction "
             "agreement nothing is written unless --force. The report goes beside the .nir file "
