@@ -105,7 +105,10 @@ def test_a_non_finite_loss_keeps_the_state_and_is_reported():
 
 # -- in the trainer ---------------------------------------------------------------------------------
 def _bptt_config(root, **changes):
-    options = {"strategy.method": "bptt", "strategy.learning_rate": 0.003, "strategy.surrogate_slope": 2.0}
+    # The leaky read-out of the BPTT reference runs (benchmarks/*.sh): without read-out leak the
+    # logits start ~3x smaller and 40 steps at this learning rate lower the loss by 0.2 only.
+    options = {"strategy.method": "bptt", "strategy.learning_rate": 0.003, "strategy.surrogate_slope": 2.0,
+               "network.readout_beta": 0.9}
     return tiny_config(root, **{**options, **changes})
 
 

@@ -59,9 +59,13 @@ def test_configs_folder_default_toml_lists_every_option():
 
 
 def test_configs_folder_simulated_best_toml_is_the_ladders_population_step():
-    # benchmarks/accuracy_ladder.sh's step s1 is the defaults with these two options changed.
+    # benchmarks/accuracy_ladder.sh's step s1 is the defaults with these two options changed (and
+    # the leaky read-out that the ladder passes to every step).
     config = load(CONFIGS / "simulated-best.toml")
-    assert config == apply_overrides(TrainConfig(), {"strategy.population_size": 1024, "train.generations": 3000})
+    assert config == apply_overrides(
+        TrainConfig(), {"strategy.population_size": 1024, "train.generations": 3000, "network.readout_beta": 0.9}
+    )
+    assert "extra=(--set network.readout_beta=0.9 " in (CONFIGS.parent / "benchmarks" / "accuracy_ladder.sh").read_text()
     assert "--population-size 1024 --generations 3000\n" in (CONFIGS.parent / "benchmarks" / "accuracy_ladder.sh").read_text()
 
 
