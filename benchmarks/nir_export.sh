@@ -21,9 +21,7 @@ for seed in 0 1 2; do
 done
 "${train[@]}" --seed 0 --set network.reset=zero --set network.readout=spike_count --out "$out/zero-count-s0"
 "${train[@]}" --seed 0 --set network.reset=zero "${affine[@]}" --out "$out/zero-affine-s0"
-for run in "$out"/*/summary.json; do
-  python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); print(sys.argv[1], "validation", round(s["best_validation_accuracy"], 4), "test", s["test_accuracy"])' "$run"
-done
+python3 benchmarks/print_runs.py "$out"/*/summary.json
 python benchmarks/nir_toolchains.py --data "$data" --split test \
   "$out/default-s0" "$out/zero-s0" "$out/count-s0" "$out/zero-count-s0" "$out/default-s1" "$out/default-s2" \
   "$out/affine-s0" "$out/affine-s1" "$out/affine-s2" "$out/zero-affine-s0"

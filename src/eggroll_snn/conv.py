@@ -10,7 +10,6 @@ receptive fields with the kernel viewed as a ``(C_out, C_in*k*k)`` matrix (see
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from eggroll_snn.errors import ConfigError
 

@@ -191,7 +191,7 @@ def run_in_snntorch(graph: nir.NIRGraph, inputs: np.ndarray) -> dict[str, Any]:
     metadata = dict(graph.metadata or {})
     if metadata.get("reset") != "zero":
         raise ConfigError("snnTorch: its recurrent CubaLIF zeroes the synaptic current on a spike; it cannot run reset by subtraction")
-    if any(isinstance(node, (nir.LI, nir.I)) for node in graph.nodes.values()):
+    if _integrator_readout(graph):
         raise ConfigError(
             "snnTorch: import_from_nir has no module for nir.LI / nir.I; train with network.readout_beta = 0 "
             "(an Affine read-out) or readout = 'spike_count'"
