@@ -12,7 +12,7 @@
 set -euo pipefail
 out=${1:?usage: accuracy_ladder.sh OUT_DIR [extra train options...]}
 shift
-extra=(--set network.readout_beta=0.9 "$@")  # the leaky read-out integrator the ladder was measured with
+extra=(--set network.readout_beta=0.9 --set data.num_time_bins=8 "$@")  # the leaky read-out and 8 bins the ladder was measured with
 train=(${EGGROLL_SNN_TRAIN:-eggroll-snn train})
 mkdir -p "$out/runs"
 printf 'step\tmethod\thidden\tpopulation\taugment_shift\tgenerations\tbest_validation\ttest\ts_per_generation\twall_s\n' > "$out/ladder.tsv"
@@ -38,7 +38,7 @@ PY
 }
 
 bptt=(--method bptt --learning-rate 0.003 --set strategy.surrogate_slope=2.0 --generations 3000)
-step s0-default 40
+step s0-default 40 --population-size 512 --generations 2000  # the defaults until 2026-12-03
 step s1-population-1024 40 --population-size 1024 --generations 3000
 step s2-augment 40 --population-size 1024 --generations 3000 --set train.augment_shift=1
 step b0-bptt-128 30 "${bptt[@]}"

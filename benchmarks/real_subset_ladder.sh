@@ -3,7 +3,7 @@
 # commands behind README's "Real subset: one change at a time" table. Every run starts from
 # configs/nmnist-small.toml (578 -> 128 -> 10, EGGROLL r=4, N=512, 300 generations), seed 0 unless
 # a seed is set; the model is selected on validation and each run reads the test split once at the
-# end. About 45 minutes on a quiet 2-core CPU.
+# end. About 50 minutes on a quiet 2-core CPU.
 #
 #   bash benchmarks/real_subset_ladder.sh OUT_DIR
 set -euo pipefail
@@ -35,6 +35,11 @@ for seed in 0 1 2; do
   eggroll-snn train "${real[@]}" --set train.generations=1000 --set train.seed=$seed --out "$out/g1000-seed$seed"
   eggroll-snn baseline --config configs/nmnist-small.toml --data ../shared/data/nmnist-small \
     --set train.seed=$seed --json > "$out/linear-seed$seed.json"
+done
+# Twice the population, and 4 time bins (half of a member's work per generation)
+for seed in 0 1 2; do
+  eggroll-snn train "${real[@]}" --set strategy.population_size=1024 --set train.seed=$seed --out "$out/n1024-seed$seed"
+  eggroll-snn train "${real[@]}" --set data.num_time_bins=4 --set train.seed=$seed --out "$out/t4-seed$seed"
 done
 # The spike-count read-out (a graph without LI nodes, see the NIR export section)
 for seed in 0 1 2; do
