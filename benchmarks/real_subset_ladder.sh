@@ -40,6 +40,8 @@ done
 for seed in 0 1 2; do
   eggroll-snn train "${real[@]}" --set strategy.population_size=1024 --set train.seed=$seed --out "$out/n1024-seed$seed"
   eggroll-snn train "${real[@]}" --set data.num_time_bins=4 --set train.seed=$seed --out "$out/t4-seed$seed"
+  eggroll-snn train "${real[@]}" --set data.num_time_bins=4 --set strategy.population_size=1024 \
+    --set train.seed=$seed --out "$out/t4-n1024-seed$seed"
 done
 # The spike-count read-out (a graph without LI nodes, see the NIR export section)
 for seed in 0 1 2; do
