@@ -12,16 +12,16 @@ conv8=(--set 'network.conv_channels=[8]' --set network.conv_kernel=5 --set netwo
 conv16_32=(--set 'network.conv_channels=[16,32]' --set network.conv_kernel=3 --set network.conv_pool=2
            --set 'network.hidden_sizes=[]' --set network.readout_beta=0.9)  # the leaky read-out of these figures
 bptt=(--method bptt --learning-rate 0.003 --set strategy.surrogate_slope=2.0)
-old=(--set data.num_time_bins=8 --population-size 512)  # the defaults these figures were measured with
+source "$(dirname "$0")/old_defaults.sh"
 
 eggroll-snn baseline --set data.num_time_bins=8 --json > "$out/linear-simulated.json"
 eggroll-snn baseline --config configs/nmnist-small.toml --data ../shared/data/nmnist-small --json > "$out/linear-real.json"
-eggroll-snn train --no-progress "${old[@]}" --generations 500 --set train.eval_every=50 --set train.checkpoint_every=50 \
+eggroll-snn train --no-progress "${old_defaults[@]}" --generations 500 --set train.eval_every=50 --set train.checkpoint_every=50 \
   "${conv8[@]}" --out "$out/eggroll-conv8-g500"
-eggroll-snn train --no-progress "${old[@]}" "${bptt[@]}" --generations 2000 "${conv8[@]}" --out "$out/bptt-conv8"
-eggroll-snn train --no-progress "${old[@]}" "${bptt[@]}" --generations 2000 "${conv16_32[@]}" --out "$out/bptt-conv16-32"
+eggroll-snn train --no-progress "${old_defaults[@]}" "${bptt[@]}" --generations 2000 "${conv8[@]}" --out "$out/bptt-conv8"
+eggroll-snn train --no-progress "${old_defaults[@]}" "${bptt[@]}" --generations 2000 "${conv16_32[@]}" --out "$out/bptt-conv16-32"
 for method in eggroll full_rank; do  # equal wall clock on the conv8 network
-  eggroll-snn train --no-progress "${old[@]}" --method "$method" --generations 2000 --max-seconds 150 \
+  eggroll-snn train --no-progress "${old_defaults[@]}" --method "$method" --generations 2000 --max-seconds 150 \
     --set train.eval_every=20 --set train.checkpoint_every=20 "${conv8[@]}" --out "$out/equal-150s-$method"
 done
 for run in "$out"/*/summary.json; do

@@ -9,7 +9,8 @@
 set -euo pipefail
 out=${1:?usage: es_options.sh OUT_DIR}
 mkdir -p "$out"
-short=(--no-progress --generations 500 --set network.readout_beta=0.9 --set data.num_time_bins=8 --population-size 512)
+source "$(dirname "$0")/old_defaults.sh"
+short=(--no-progress --generations 500 --set network.readout_beta=0.9 "${old_defaults[@]}")
 for seed in 0 1 2; do
   eggroll-snn train "${short[@]}" --seed $seed --set train.batch_size=256 --out "$out/batch-256-seed$seed"
   eggroll-snn train "${short[@]}" --seed $seed --set strategy.weight_decay=0.1 --out "$out/decay-0.1-seed$seed"

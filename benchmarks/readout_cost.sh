@@ -10,10 +10,10 @@
 set -euo pipefail
 out=${1:?usage: readout_cost.sh OUT_DIR}
 mkdir -p "$out"
-old=(--set data.num_time_bins=8 --population-size 512)  # the defaults of these figures (until 2026-12-03)
+source "$(dirname "$0")/old_defaults.sh"
 for seed in 0 1 2; do
-  eggroll-snn train --no-progress "${old[@]}" --generations 500 --set network.readout_beta=0.0 --seed $seed --out "$out/g500-beta0-seed$seed"
+  eggroll-snn train --no-progress "${old_defaults[@]}" --generations 500 --set network.readout_beta=0.0 --seed $seed --out "$out/g500-beta0-seed$seed"
 done
-eggroll-snn train --no-progress "${old[@]}" --generations 2000 --out "$out/default"
-eggroll-snn train --no-progress "${old[@]}" --generations 2000 --set network.readout_beta=0.9 --out "$out/default-beta0.9"
+eggroll-snn train --no-progress "${old_defaults[@]}" --generations 2000 --out "$out/default"
+eggroll-snn train --no-progress "${old_defaults[@]}" --generations 2000 --set network.readout_beta=0.9 --out "$out/default-beta0.9"
 python3 benchmarks/print_runs.py "$out"/*/summary.json

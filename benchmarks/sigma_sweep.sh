@@ -10,8 +10,8 @@
 set -euo pipefail
 out=${1:?usage: sigma_sweep.sh OUT_DIR}
 mkdir -p "$out"
-short=(--no-progress --generations 500 --set network.readout_beta=0.9  # the leaky read-out of these figures,
-       --set data.num_time_bins=8 --population-size 512)     # and the 8 bins and 512 members they were measured with
+source "$(dirname "$0")/old_defaults.sh"
+short=(--no-progress --generations 500 --set network.readout_beta=0.9 "${old_defaults[@]}")  # the leaky read-out of these figures
 
 for seed in 0 1 2; do
   for sigma in 0.02 0.05; do
