@@ -176,7 +176,8 @@ def test_eggroll_conv_kernel_update_approaches_full_rank_as_rank_grows():
 
 
 def test_conv_blocks_that_leave_no_pixels_are_refused():
-    with pytest.raises(ConfigError, match="leaves no pixels"):
+    # 9 x 9 -> 7 x 7 -> pooled 3 x 3 -> 1 x 1 -> pooled 0 x 0: one block fits, the second empties the map
+    with pytest.raises(ConfigError, match=r"option network.conv_channels = \[4, 4, 4\] is out of range: at most 1 block\(s\) fit.*block 1 leaves no pixels"):
         snn.NetworkConfig(input_size=2 * 9 * 9, input_shape=(2, 9, 9), conv_channels=(4, 4, 4), conv_kernel=3, conv_pool=2)
     with pytest.raises(ConfigError, match="input_shape"):
         snn.NetworkConfig(input_size=162, conv_channels=(4,))

@@ -28,9 +28,11 @@ def pooled_shapes(
         height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
         height, width = height // pool, width // pool
         if height < 1 or width < 1:
+            fit = f"at most {index} block(s) fit" if index else "no block fits"
             raise ConfigError(
-                f"network conv block {index} leaves no pixels of the {input_shape[1]} x {input_shape[2]} "
-                f"input (kernel {kernel}, stride {stride}, pool {pool}); use fewer blocks, a smaller kernel or pool"
+                f"option network.conv_channels = {list(channels)} is out of range: {fit} the {input_shape[1]} x "
+                f"{input_shape[2]} input with kernel {kernel}, stride {stride} and pool {pool} (block {index} leaves "
+                "no pixels); use fewer blocks, or a smaller conv_kernel, conv_stride or conv_pool"
             )
         shapes.append((height, width, out_channels))
     return tuple(shapes)
