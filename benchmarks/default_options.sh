@@ -3,9 +3,9 @@
 # CPU): the commands behind README's "Options on the default network" table. Short rows: 500
 # generations with the leaky read-out (readout_beta 0.9), T = 4 bins, N = 1,024, 578 -> 128 -> 10,
 # each option paired with the runs of no option (the same seeds, on the same machine: runs are
-# reproducible on one machine, not across CPU models). Every setting that defines a row is named here, so the rows do not move when
-# the defaults do. The model is selected on the 450 validation recordings and each run reads the
-# test split once.
+# reproducible on one machine, not across CPU models). Every setting that defines a row is named
+# here, so the rows do not move when the defaults do. The model is selected on the 450 validation
+# recordings and each run reads the test split once.
 #
 #   bash benchmarks/default_options.sh OUT_DIR
 set -euo pipefail
