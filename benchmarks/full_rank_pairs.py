@@ -11,15 +11,17 @@ import time
 import jax
 import jax.numpy as jnp
 
-from eggroll_snn import population, snn
+from eggroll_snn import population
+
+from eggroll_snn.network import NetworkConfig, init_params
 from eggroll_snn.strategies import make_strategy
 
 ROUNDS = 7
 
 
 def main() -> None:
-    network = snn.NetworkConfig(input_size=578, hidden_sizes=(128,), num_classes=10)
-    params = snn.init_params(jax.random.key(0), network)
+    network = NetworkConfig(input_size=578, hidden_sizes=(128,), num_classes=10)
+    params = init_params(jax.random.key(0), network)
     inputs = jax.random.poisson(jax.random.key(1), 0.3, (128, 8, 578)).astype(jnp.float32)
     strategy = make_strategy("full_rank", population_size=256, sigma=0.05)
     state = strategy.init(jax.random.key(2), params)

@@ -20,11 +20,10 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from eggroll_snn import snn
+from eggroll_snn.network import init_params
 from eggroll_snn.config import TrainConfig, apply_overrides
-from eggroll_snn.hil.client import ExternalEvaluator, _narrow, request_arrays
-from eggroll_snn.hil.reference_evaluator import evaluate_request
+from eggroll_snn.integer.hil.client import ExternalEvaluator, _narrow, request_arrays
+from eggroll_snn.integer.hil.reference_evaluator import evaluate_request
 from eggroll_snn.population import population_logits
 from eggroll_snn.training import strategy_from_config
 
@@ -46,14 +45,14 @@ def main() -> None:
     config = apply_overrides(TrainConfig(), {"network.neuron": "fixed_point", "strategy.population_size": args.population})
     network = config.network_config()
     strategy = strategy_from_config(config)
-    state = strategy.init(jax.random.key(1), snn.init_params(jax.random.key(0), network))
+    state = strategy.init(jax.random.key(1), init_params(jax.random.key(0), network))
     inputs = jnp.asarray(np.random.default_rng(0).poisson(0.9, (args.batch, 8, network.input_size)), jnp.float32)
     perturbations = jax.jit(strategy.ask)(state)
     in_process = jax.jit(lambda params, members: population_logits(params, members, inputs, network))
     arrays = jax.tree_util.tree_map(np.asarray, jax.jit(lambda p, e: request_arrays(p, e, inputs, network.fixed_point))(state.params, perturbations))
     arithmetic = {**network.fixed_point.record(), "layers": len(network.weight_shapes)}
     shape = (args.population, args.batch, network.num_classes)
-    evaluator = ExternalEvaluator(f"{shlex.quote(sys.executable)} -m eggroll_snn.hil.reference_evaluator", arithmetic, 600)
+    evaluator = ExternalEvaluator(f"{shlex.quote(sys.executable)} -m eggroll_snn.integer.hil.reference_evaluator", arithmetic, 600)
     try:
         seconds = {
             "in_process_jax": timed(lambda: jax.block_until_ready(in_process(state.params, perturbations)), args.generations),

@@ -19,15 +19,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from eggroll_snn import population, snn
+from eggroll_snn import population
+
+from eggroll_snn.network import NetworkConfig, init_params
 from eggroll_snn.strategies import make_strategy
 
 
 def compiled_generation(method: str, args, inputs, labels, **options):
     """``(run, state)``: a compiled generation step of ``method`` and its initial state, warmed up."""
-    config = snn.NetworkConfig(input_size=inputs.shape[-1], hidden_sizes=(args.hidden,))
+    config = NetworkConfig(input_size=inputs.shape[-1], hidden_sizes=(args.hidden,))
     strategy = make_strategy(method, population_size=args.population, **options)
-    state = strategy.init(jax.random.key(1), snn.init_params(jax.random.key(0), config))
+    state = strategy.init(jax.random.key(1), init_params(jax.random.key(0), config))
 
     @jax.jit
     def step(state, inputs, labels):

@@ -28,9 +28,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eggroll_snn import distributed, snn
+from eggroll_snn import distributed
+
+from eggroll_snn.network import init_params
 from eggroll_snn.config import TrainConfig, apply_overrides
-from eggroll_snn.training.step import compile_chunk, make_generation_step, strategy_from_config, member_evaluate
+from eggroll_snn.strategies import Objective
+from eggroll_snn.training.evaluators import local_evaluator, local_objective
+from eggroll_snn.training.step import compile_chunk, make_generation_step, strategy_from_config
 
 
 def build(args, devices: int, population: int, sharded: bool):
@@ -44,16 +48,17 @@ def build(args, devices: int, population: int, sharded: bool):
     rng = np.random.default_rng(0)
     frames = jnp.asarray(rng.poisson(0.2, (args.recordings, args.time_bins, 2, side, side)).clip(0, 3), jnp.uint8)
     labels = jnp.asarray(rng.integers(0, 10, args.recordings), jnp.int32)
-    state = strategy.init(jax.random.key(1), snn.init_params(jax.random.key(0), network))
+    state = strategy.init(jax.random.key(1), init_params(jax.random.key(0), network))
     if sharded:
         population_mesh = distributed.ShardedPopulation(
-            distributed.population_mesh(jax.devices()[:devices]), population, member_evaluate(network)
+            distributed.population_mesh(jax.devices()[:devices]), population, local_evaluator(network)
         )
-        step = make_generation_step(strategy, network, config.train, jax.random.key(2), population_mesh.evaluate)
+        objective = Objective(network, population_mesh.evaluate, config.train.fitness)
+        step = make_generation_step(strategy, objective, config.train, jax.random.key(2))
         chunk = population_mesh.compile_chunk(step, state, frames, labels, args.generations_per_call)
         state = population_mesh.replicate(state)  # as in training, where it stays on the mesh between calls
     else:
-        step = make_generation_step(strategy, network, config.train, jax.random.key(2))
+        step = make_generation_step(strategy, local_objective(network, strategy, config.train.fitness), config.train, jax.random.key(2))
         chunk = compile_chunk(step, state, frames, labels, args.generations_per_call)
 
     checksums = set()  # of the state after the chunk: every call starts from the same state
@@ -77,7 +82,7 @@ def ask_tell(args, population: int):
         "strategy.population_size": population, "strategy.rank": args.rank,
     })
     network, strategy = config.network_config(), strategy_from_config(config)
-    state = strategy.init(jax.random.key(1), snn.init_params(jax.random.key(0), network))
+    state = strategy.init(jax.random.key(1), init_params(jax.random.key(0), network))
     fitness = jnp.linspace(-1.0, 1.0, population)
 
     @jax.jit

@@ -11,9 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eggroll_snn import bench, snn
+from eggroll_snn import bench
+from eggroll_snn.network import forward
 from eggroll_snn.bench.measure import compile_method, xla_buffer_bytes
-from eggroll_snn.bench.methods import strategy_and_state
+from eggroll_snn.bench.methods import data_key, strategy_and_state
+from eggroll_snn.config import TrainConfig, TrainSection
+from eggroll_snn.training.step import minibatch
 from eggroll_snn.cli import main
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.perturbation import is_low_rank, materialise
@@ -105,13 +108,14 @@ def test_eggroll_generation_equals_ask_dense_member_forward_tell():
     prepared, (new_state, _) = _run_once("eggroll_r2")
     strategy = bench.make_strategy_for(TINY, "eggroll_r2")
     state = prepared.carry
-    frames, labels = prepared.operands
+    # The trainer's step draws its minibatch (here a permutation of the B recordings) inside the call.
+    frames, labels = minibatch(*prepared.operands, state.generation, data_key(TINY), TrainSection(batch_size=TINY.batch_size))
 
     @jax.jit
     def reference(state):
         def member_fitness(perturbation):  # member's weights W + E materialised, plain forward
             dense = jax.tree_util.tree_map(materialise, state.params, perturbation, is_leaf=is_low_rank)
-            logits = snn.forward(dense, frames.astype(jnp.float32), TINY.network())
+            logits = forward(dense, frames.astype(jnp.float32), TINY.network())
             return -member_losses(logits[None], labels)[0][0]
 
         return strategy.tell(state, jax.lax.map(member_fitness, strategy.ask(state)))[0]
@@ -126,7 +130,7 @@ def test_eggroll_generation_equals_ask_dense_member_forward_tell():
 def test_sigma0_forward_gives_every_member_the_unperturbed_fitness():
     prepared, (state, fitness) = _run_once("population_sigma0")
     frames, labels = prepared.operands
-    logits = snn.forward(state.params, frames.astype(jnp.float32), TINY.network())
+    logits = forward(state.params, frames.astype(jnp.float32), TINY.network())
     unperturbed = -member_losses(logits[None], labels)[0][0]
     np.testing.assert_allclose(fitness, np.full(TINY.population_size, unperturbed), rtol=1e-5)
 
@@ -136,7 +140,7 @@ def test_inference_evaluates_n_times_b_distinct_samples():
     frames, labels = prepared.operands
     assert frames.shape == (8 * 4, 3, 32) and losses.shape == (8,)  # mean loss of each block of B samples
     assert len(np.unique(np.asarray(frames).reshape(32, -1), axis=0)) == 32
-    logits = snn.forward(params, frames.astype(jnp.float32), TINY.network())
+    logits = forward(params, frames.astype(jnp.float32), TINY.network())
     per_sample = -jax.nn.log_softmax(logits)[jnp.arange(32), labels]
     np.testing.assert_allclose(losses, per_sample.reshape(8, 4).mean(axis=1), rtol=1e-5)
 
@@ -157,7 +161,7 @@ def test_random_frames_are_clipped_poisson_counts_fixed_by_the_seed():
 def test_rank_above_every_weight_side_is_reported_not_run():
     config = dataclasses.replace(TINY, ranks=(1, 16))  # weights 8 x 32 and 10 x 8
     reason = bench.unavailable_reason(config, "eggroll_r16")
-    assert reason is not None and "rank 16 > 8" in reason and "32-8-10" in reason
+    assert reason is not None and "32-8-10" in reason and "rank of eggroll_r16 = 16 is out of range: at most 8" in reason
     assert bench.unavailable_reason(config, "eggroll_r1") is None
     # At the headline size rank 16 runs: the 10 x 128 read-out uses rank 10, the hidden weight 16.
     headline = bench.BenchConfig(ranks=(1, 16))
@@ -241,7 +245,8 @@ def test_sweep_caps_dense_methods_and_writes_plots(result, tmp_path):
 
 
 def test_sweep_points_vary_one_axis_from_the_headline():
-    points = bench.sweep_configs(bench.BenchConfig())
+    headline = bench.BenchConfig(population_size=256, input_shape=(2, 34, 34))
+    points = bench.sweep_configs(headline)
     axes = [(axis, c.population_size, c.hidden_sizes, c.input_shape) for axis, c in points]
     assert axes == [
         ("population", 64, (128,), (2, 34, 34)),
@@ -251,6 +256,15 @@ def test_sweep_points_vary_one_axis_from_the_headline():
         ("hidden", 256, (2048,), (2, 34, 34)),
         ("input", 256, (128,), (2, 17, 17)),
     ]
+
+
+def test_the_default_bench_times_the_trainers_default_network():
+    trainer = TrainConfig()
+    headline = bench.BenchConfig()
+    assert (headline.population_size, headline.batch_size, headline.time_bins) == (
+        trainer.strategy.population_size, trainer.train.batch_size, trainer.data.num_time_bins
+    )
+    assert headline.network().weight_shapes == trainer.network_config().weight_shapes
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -268,7 +282,7 @@ def test_cli_json_is_one_object_with_seconds_per_generation(tmp_path, capsys):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--population-size", "7"], "odd"),
+        (["--population-size", "7"], "--population-size = 7 is out of range: an even number"),
         (["--methods", "simulated_annealing"], "simulated_annealing"),
         (["--ranks", "2"], "must include 1"),
     ],

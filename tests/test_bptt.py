@@ -10,7 +10,10 @@ import numpy as np
 import optax
 import pytest
 
-from eggroll_snn import bptt, checkpoint, snn
+from eggroll_snn import checkpoint
+from eggroll_snn.strategies import bptt
+
+from eggroll_snn.network import NetworkConfig, forward, forward_with_state, init_params
 from eggroll_snn.config import TrainConfig, apply_overrides
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.run_folder import TIMING_FIELDS, read_metrics
@@ -41,8 +44,8 @@ def test_surrogate_derivative_is_the_smooth_steps_derivative_and_matches_finite_
 
 
 def _random_network():
-    config = snn.NetworkConfig(input_size=30, hidden_sizes=(20, 12), num_classes=5, learn_threshold=True, learn_beta=True)
-    params = jax.jit(snn.init_params, static_argnums=1)(jax.random.key(0), config)
+    config = NetworkConfig(input_size=30, hidden_sizes=(20, 12), num_classes=5, learn_threshold=True, learn_beta=True)
+    params = jax.jit(init_params, static_argnums=1)(jax.random.key(0), config)
     inputs = 2.0 * jax.random.bernoulli(jax.random.key(1), 0.4, (16, 9, 30)).astype(jnp.float32)
     labels = jax.random.randint(jax.random.key(2), (16,), 0, 5)
     return config, params, inputs, labels
@@ -52,9 +55,9 @@ def _random_network():
 def test_surrogate_network_has_the_heaviside_forward_and_a_gradient_for_every_parameter(surrogate):
     config, params, inputs, labels = _random_network()
     spike_fn = bptt.spike_function(surrogate, 5.0)
-    exact = jax.jit(lambda p: snn.forward(p, inputs, config))(params)
-    np.testing.assert_array_equal(jax.jit(lambda p: snn.forward(p, inputs, config, spike_fn=spike_fn))(params), exact)
-    spikes = jax.jit(lambda p: snn.forward_with_state(p, inputs, config))(params)["spikes"]
+    exact = jax.jit(lambda p: forward(p, inputs, config))(params)
+    np.testing.assert_array_equal(jax.jit(lambda p: forward(p, inputs, config, spike_fn=spike_fn))(params), exact)
+    spikes = jax.jit(lambda p: forward_with_state(p, inputs, config))(params)["spikes"]
     assert all(0.02 < float(layer.mean()) < 0.9 for layer in spikes)  # the test exercises real spiking
 
     method = bptt.SurrogateGradient(surrogate=surrogate, surrogate_slope=5.0)
@@ -64,7 +67,7 @@ def test_surrogate_network_has_the_heaviside_forward_and_a_gradient_for_every_pa
             assert np.all(np.isfinite(leaf)) and np.abs(leaf).max() > 1e-6, name
     # Without the surrogate nothing reaches the hidden layers: the Heaviside's derivative is 0.
     heaviside = jax.jit(jax.grad(
-        lambda p: optax.softmax_cross_entropy_with_integer_labels(snn.forward(p, inputs, config), labels).mean()
+        lambda p: optax.softmax_cross_entropy_with_integer_labels(forward(p, inputs, config), labels).mean()
     ))(params)
     heaviside = jax.device_get(heaviside)["layers"]
     assert np.abs(heaviside[0]["weight"]).max() == 0.0 and np.abs(heaviside[-1]["weight"]).max() > 1e-6
@@ -72,12 +75,12 @@ def test_surrogate_network_has_the_heaviside_forward_and_a_gradient_for_every_pa
 
 def test_bptt_trains_a_tiny_lif_network_on_the_toy_event_task():
     # The task and network of tests/test_strategies.py's registry test, with 30 gradient steps.
-    config = snn.NetworkConfig(input_size=NUM_CLASSES * GROUP, hidden_sizes=(16,), num_classes=NUM_CLASSES)
+    config = NetworkConfig(input_size=NUM_CLASSES * GROUP, hidden_sizes=(16,), num_classes=NUM_CLASSES)
     method = bptt.SurrogateGradient(learning_rate=0.05)
-    state = method.init(jax.random.key(12), snn.init_params(jax.random.key(13), config))
+    state = method.init(jax.random.key(12), init_params(jax.random.key(13), config))
     test_inputs, test_labels = _toy_events(jax.random.key(14), 512)
     accuracy = lambda params: float(  # noqa: E731
-        jnp.mean(snn.forward(params, test_inputs, config).argmax(axis=-1) == test_labels)
+        jnp.mean(forward(params, test_inputs, config).argmax(axis=-1) == test_labels)
     )
 
     @jax.jit
@@ -88,7 +91,7 @@ def test_bptt_trains_a_tiny_lif_network_on_the_toy_event_task():
     assert accuracy(state.params) < 0.5
     for step in range(30):
         state, metrics = generation(state, jax.random.fold_in(jax.random.key(15), step))
-        assert metrics["fitness_mean"] == -metrics["train_loss"] and not bool(metrics["all_fitness_nan"])
+        assert metrics.fitness_mean == -metrics.train_loss and not bool(metrics.all_fitness_nan)
     assert int(state.generation) == 30
     assert accuracy(state.params) >= 0.95
 
@@ -98,7 +101,7 @@ def test_a_non_finite_loss_keeps_the_state_and_is_reported():
     method = bptt.SurrogateGradient()
     state = method.init(jax.random.key(3), params)
     new_state, metrics = jax.jit(lambda s: method.step(s, inputs.at[0, 0, 0].set(jnp.nan), labels, config))(state)
-    assert bool(metrics["all_fitness_nan"]) and int(metrics["invalid_fitness"]) == 1
+    assert bool(metrics.all_fitness_nan) and int(metrics.invalid_fitness) == 1
     for old, new in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(new_state)):
         np.testing.assert_array_equal(old, new)
 

@@ -5,14 +5,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from eggroll_snn import snn
+from eggroll_snn.network import NetworkConfig, input_features, forward, forward_with_state, init_params
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.perturbation import LowRank, materialise, perturbed_linear
 from eggroll_snn.strategies import make_strategy
 from eggroll_snn.strategies.shaping import centered_ranks
 
-CONFIG = snn.NetworkConfig(
+CONFIG = NetworkConfig(
     input_size=2 * 9 * 9, input_shape=(2, 9, 9), conv_channels=(3, 4), conv_kernel=3, conv_pool=1,
     hidden_sizes=(6,), num_classes=5, threshold=0.5,
 )
@@ -65,12 +64,12 @@ def _reference_forward(params, frames, config):
 @pytest.mark.parametrize("pool, stride", [(1, 1), (2, 1), (1, 2)])
 def test_conv_network_equals_a_numpy_reference_of_its_equations(pool, stride):
     config = CONFIG.__class__(**{**CONFIG.__dict__, "conv_pool": pool, "conv_stride": stride, "conv_channels": (3,) if pool == 2 else (3, 4)})
-    params = snn.init_params(jax.random.key(0), config)
+    params = init_params(jax.random.key(0), config)
     params["layers"][0]["weight"] = params["layers"][0]["weight"] * 3.0  # lively first block
     frames = jax.random.poisson(jax.random.key(1), 0.8, (3, 4, 2, 9, 9)).astype(jnp.float32)
-    logits = snn.forward(params, frames.reshape(3, 4, -1), config)
+    logits = forward(params, frames.reshape(3, 4, -1), config)
     reference = np.stack([_reference_forward(params, np.asarray(f), config) for f in frames])
-    spikes = snn.forward_with_state(params, frames.reshape(3, 4, -1), config)["spikes"][0]
+    spikes = forward_with_state(params, frames.reshape(3, 4, -1), config)["spikes"][0]
     assert 0.02 < float(spikes.mean()) < 0.9  # the comparison exercises spiking, not silence
     np.testing.assert_allclose(np.asarray(logits), reference, rtol=1e-4, atol=1e-4)
 
@@ -78,12 +77,12 @@ def test_conv_network_equals_a_numpy_reference_of_its_equations(pool, stride):
 def test_weight_shapes_follow_the_blocks():
     assert CONFIG.conv_shapes == ((7, 7, 3), (5, 5, 4))
     assert CONFIG.weight_shapes == ((3, 18), (4, 27), (6, 100), (5, 6))
-    params = snn.init_params(jax.random.key(0), CONFIG)
+    params = init_params(jax.random.key(0), CONFIG)
     assert [tuple(layer["weight"].shape) for layer in params["layers"]] == list(CONFIG.weight_shapes)
 
 
 def test_low_rank_conv_forward_equals_the_dense_conv_with_the_materialised_kernel():
-    params = snn.init_params(jax.random.key(2), CONFIG)
+    params = init_params(jax.random.key(2), CONFIG)
     frames = jax.random.poisson(jax.random.key(3), 0.8, (2, 4, 2 * 9 * 9)).astype(jnp.float32)
     rank = 2
     perturbation = jax.tree_util.tree_map(lambda _: None, params)
@@ -93,18 +92,18 @@ def test_low_rank_conv_forward_equals_the_dense_conv_with_the_materialised_kerne
         perturbation["layers"][index]["weight"] = LowRank(
             jax.random.normal(keys[0], (m, rank)), jax.random.normal(keys[1], (n, rank)), jnp.asarray(0.3 / np.sqrt(rank))
         )
-    low_rank = snn.forward_with_state(params, frames, CONFIG, perturbation)
+    low_rank = forward_with_state(params, frames, CONFIG, perturbation)
     dense_params = jax.tree_util.tree_map(lambda x: x, params)
     for index, layer in enumerate(dense_params["layers"]):
         layer["weight"] = materialise(layer["weight"], perturbation["layers"][index]["weight"])
-    dense = snn.forward_with_state(dense_params, frames, CONFIG)
+    dense = forward_with_state(dense_params, frames, CONFIG)
     np.testing.assert_allclose(low_rank["logits"], dense["logits"], rtol=1e-4, atol=1e-4)
     for a, b in zip(low_rank["spikes"], dense["spikes"]):
         assert float(jnp.mean(a != b)) < 1e-3  # spikes equal up to float ties at the threshold
     # and the first block's currents are lax's own convolution of the frames with the kernel
     kernel = dense_params["layers"][0]["weight"].reshape(3, 2, 3, 3)
     lax_conv = jax.lax.conv_general_dilated(frames.reshape(8, 2, 9, 9), kernel, (1, 1), "VALID")  # (8, 3, 7, 7)
-    ours = perturbed_linear(snn.first_layer_inputs(frames, CONFIG), params["layers"][0]["weight"], perturbation["layers"][0]["weight"])
+    ours = perturbed_linear(input_features(frames, CONFIG), params["layers"][0]["weight"], perturbation["layers"][0]["weight"])
     np.testing.assert_allclose(ours.reshape(8, 7, 7, 3), jnp.moveaxis(lax_conv, 1, -1), rtol=1e-4, atol=1e-4)
 
 
@@ -124,9 +123,9 @@ def _kernel_directions(strategy, weight, fitness_of_perturbation, generations):
 
 
 def test_eggroll_through_a_conv_kernel_tracks_the_true_gradient_better_with_more_members():
-    config = snn.NetworkConfig(input_size=2 * 9 * 9, input_shape=(2, 9, 9), conv_channels=(8,), hidden_sizes=())
+    config = NetworkConfig(input_size=2 * 9 * 9, input_shape=(2, 9, 9), conv_channels=(8,), hidden_sizes=())
     frames = jax.random.poisson(jax.random.key(4), 0.8, (4, 2, 2 * 9 * 9)).astype(jnp.float32)
-    patches = snn.first_layer_inputs(frames, config)  # (4, 2, 7, 7, 18)
+    patches = input_features(frames, config)  # (4, 2, 7, 7, 18)
     target = jax.random.normal(jax.random.key(5), (8, 18))
     wanted = perturbed_linear(patches, target)
 
@@ -178,15 +177,15 @@ def test_eggroll_conv_kernel_update_approaches_full_rank_as_rank_grows():
 def test_conv_blocks_that_leave_no_pixels_are_refused():
     # 9 x 9 -> 7 x 7 -> pooled 3 x 3 -> 1 x 1 -> pooled 0 x 0: one block fits, the second empties the map
     with pytest.raises(ConfigError, match=r"option network.conv_channels = \[4, 4, 4\] is out of range: at most 1 block\(s\) fit.*block 1 leaves no pixels"):
-        snn.NetworkConfig(input_size=2 * 9 * 9, input_shape=(2, 9, 9), conv_channels=(4, 4, 4), conv_kernel=3, conv_pool=2)
+        NetworkConfig(input_size=2 * 9 * 9, input_shape=(2, 9, 9), conv_channels=(4, 4, 4), conv_kernel=3, conv_pool=2)
     with pytest.raises(ConfigError, match="input_shape"):
-        snn.NetworkConfig(input_size=162, conv_channels=(4,))
+        NetworkConfig(input_size=162, conv_channels=(4,))
 
 
 def test_spike_count_readout_counts_output_spikes():
-    config = snn.NetworkConfig(input_size=4, hidden_sizes=(), num_classes=2, readout="spike_count", beta=1.0, threshold=1.0)
+    config = NetworkConfig(input_size=4, hidden_sizes=(), num_classes=2, readout="spike_count", beta=1.0, threshold=1.0)
     params = {"layers": [{"weight": jnp.asarray([[1.0, 0, 0, 0], [0.25, 0, 0, 0]]), "bias": jnp.zeros(2)}]}
     inputs = jnp.zeros((1, 8, 4)).at[0, :, 0].set(1.0)  # one unit of current per step into both neurons
-    logits = snn.forward(params, inputs, config)
+    logits = forward(params, inputs, config)
     # neuron 0 reaches the threshold every step (8 spikes); neuron 1 every fourth step (2 spikes)
     np.testing.assert_array_equal(np.asarray(logits), [[8.0, 2.0]])

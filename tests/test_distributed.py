@@ -67,11 +67,12 @@ def _child(out_dir: Path, root: str) -> None:
     import jax
     import jax.numpy as jnp
 
-    from eggroll_snn import snn
+    from eggroll_snn.network import init_params
     from eggroll_snn.config import TrainConfig, apply_overrides
     from eggroll_snn.errors import TrainingError
+    from eggroll_snn.strategies import Objective
     from eggroll_snn.training import make_generation_step, strategy_from_config, train
-    from eggroll_snn.training.step import sharded_population
+    from eggroll_snn.training.evaluators import sharded_population
 
     def config(**changes):
         return apply_overrides(TrainConfig(), {"data.root": root, **TINY, **changes})
@@ -92,10 +93,10 @@ def _child(out_dir: Path, root: str) -> None:
     cfg = config(**{"train.devices": 4, "train.batch_size": 8})
     network, strategy = cfg.network_config(), strategy_from_config(cfg)
     population = sharded_population(cfg, network, strategy)
-    state = strategy.init(jax.random.key(1), snn.init_params(jax.random.key(0), network))
+    state = strategy.init(jax.random.key(1), init_params(jax.random.key(0), network))
     frames = jax.random.randint(jax.random.key(2), (24, 4, 2, 17, 17), 0, 3).astype(jnp.uint8)
     labels = jnp.arange(24, dtype=jnp.int32) % 10
-    step = make_generation_step(strategy, network, cfg.train, jax.random.key(3), population.evaluate)
+    step = make_generation_step(strategy, Objective(network, population.evaluate), cfg.train, jax.random.key(3))
     chunk = population.compile_chunk(step, state, frames, labels, 3)
     found["collectives"] = [
         match.group(1) + " " + match.group(2)
@@ -289,7 +290,8 @@ def test_devices_flag_reads_all_or_a_count(capsys):
 
 def test_a_method_without_population_cannot_be_sharded(nmnist_small_root, tmp_path, monkeypatch):
     from eggroll_snn.config import TrainConfig, apply_overrides
-    from eggroll_snn.training.step import strategy_from_config, sharded_population
+    from eggroll_snn.training.evaluators import sharded_population
+    from eggroll_snn.training.step import strategy_from_config
 
     config = apply_overrides(
         TrainConfig(), {"data.root": str(nmnist_small_root), "train.devices": 2, "strategy.method": "bptt"}

@@ -1,6 +1,6 @@
 """NIR export: write, read back with ``nir.read``, re-simulate independently, compare with the network.
 
-The reference is :func:`eggroll_snn.snn.forward_with_state`; the re-simulation is
+The reference is :func:`eggroll_snn.network.forward_with_state`; the re-simulation is
 :func:`eggroll_snn.export.simulate.simulate_nir` (NIR's continuous equations, forward Euler, numpy
 float64), run on the graph as read back from the file. Inputs are frames of the 100 real N-MNIST
 test recordings. Parameters are drawn with ``init_params`` (no trained model needed): their
@@ -23,7 +23,7 @@ from eggroll_snn.data.frames import FrameConfig, events_to_frames
 from eggroll_snn.data.nmnist import NMNIST
 from eggroll_snn.errors import ConfigError, DataFormatError
 from eggroll_snn.export import simulate_nir, to_nir
-from eggroll_snn.snn import MIN_THRESHOLD, NetworkConfig, forward_with_state, init_params
+from eggroll_snn.network import MIN_THRESHOLD, NetworkConfig, forward_with_state, init_params
 
 FRAMES = FrameConfig(num_time_bins=8, pool=2)
 FRAME_SHAPE = (8, 2, 17, 17)

@@ -6,14 +6,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from eggroll_snn import fixed_point, integer_reference, snn
+from eggroll_snn.integer import reference as integer_reference
+from eggroll_snn.integer.arithmetic import decay
+from eggroll_snn.integer.spec import FixedPointSpec
+from eggroll_snn.network import NetworkConfig, forward_with_state, init_params
 from eggroll_snn.config import TrainConfig, apply_overrides
 from eggroll_snn.data import NMNIST, events_to_frames
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.run_folder import export_integer, load_integer
-from eggroll_snn.hil.client import request_arrays
-from eggroll_snn.hil.reference_evaluator import evaluate_request
+from eggroll_snn.integer.hil.client import request_arrays
+from eggroll_snn.integer.hil.reference_evaluator import evaluate_request
 from eggroll_snn.population import member_losses, population_logits
 from eggroll_snn.training import strategy_from_config as make_strategy
 
@@ -30,19 +32,19 @@ def fixed_config(**changes) -> TrainConfig:
     return apply_overrides(TrainConfig(), options)
 
 
-def spec_of(**changes) -> fixed_point.FixedPointSpec:
+def spec_of(**changes) -> FixedPointSpec:
     values = dict(fraction_bits=7, weight_max=127, state_bits=16, threshold=128, leak="shift",
                   membrane_leak=3, synapse_leak=0, readout_leak=3, reset="subtract")
     values.update(changes)
-    return fixed_point.FixedPointSpec(**values)
+    return FixedPointSpec(**values)
 
 
 def test_leaks_follow_the_chips_integer_rules():
     z = jnp.asarray([100, -100, 7, -1, 0, 32767, -32768], jnp.int32)
     # Xylo: z - (z >> 3), arithmetic shift (floor): -100 >> 3 = -13.
-    assert fixed_point.decay(z, 3, spec_of()).tolist() == [88, -87, 7, 0, 0, 28672, -28672]
+    assert decay(z, 3, spec_of()).tolist() == [88, -87, 7, 0, 0, 28672, -28672]
     # Loihi: sign(z) * (|z| * (4096 - 410) >> 12), rounding towards zero.
-    assert fixed_point.decay(z, 410, spec_of(leak="multiplier")).tolist() == [89, -89, 6, 0, 0, 29487, -29488]
+    assert decay(z, 410, spec_of(leak="multiplier")).tolist() == [89, -89, 6, 0, 0, 29487, -29488]
     record = {"leak": "multiplier"}
     assert integer_reference._decay(np.asarray(z, np.int64), 410, record["leak"]).tolist() == [89, -89, 6, 0, 0, 29487, -29488]
 
@@ -62,7 +64,10 @@ def test_saturation_at_the_register_width_and_both_resets():
     inputs = jnp.asarray([[[3.0], [0.0]]])  # 300 -> saturates at 127 in bin 1, then nothing
     for reset, after in (("subtract", 63), ("zero", 0)):
         spec = spec_of(state_bits=8, threshold=64, reset=reset, membrane_leak=0)
-        state = fixed_point.forward_with_state(params, inputs, spec)
+        network = NetworkConfig(
+            input_size=1, hidden_sizes=(1,), num_classes=1, reset=reset, neuron="fixed_point", fixed_point=spec
+        )
+        state = forward_with_state(params, inputs, network)
         assert state["synaptic"][0][0, :, 0].tolist() == [127, 0]
         assert state["spikes"][0][0, :, 0].tolist() == [1, 0]
         # membrane_leak 0 forgets everything: bin 2 is 0 either way; bin 1 is 127 - 64 or 0.
@@ -84,7 +89,7 @@ def _real_frames(root, split: str, count: int, config: TrainConfig) -> tuple[np.
 def _train_a_little(config: TrainConfig, inputs, labels, generations: int = 6):
     network = config.network_config()
     strategy = make_strategy(config)
-    state = strategy.init(jax.random.key(3), snn.init_params(jax.random.key(2), network))
+    state = strategy.init(jax.random.key(3), init_params(jax.random.key(2), network))
 
     @jax.jit
     def step(state):
@@ -119,7 +124,7 @@ def test_int64_reference_reproduces_every_spike_and_readout_of_a_trained_network
     """The trained weights run under each chip's arithmetic; the reference reads only the exported files."""
     network = fixed_config(**ARITHMETICS[arithmetic]).network_config()
     params, test_inputs = trained["state"].params, trained["test_inputs"]
-    expected = jax.tree_util.tree_map(np.asarray, snn.forward_with_state(params, jnp.asarray(test_inputs), network))
+    expected = jax.tree_util.tree_map(np.asarray, forward_with_state(params, jnp.asarray(test_inputs), network))
     export_integer(params, network.fixed_point, tmp_path / "model")
     arrays, record = load_integer(tmp_path / "model")
     assert arrays["layer0_weight"].dtype == np.int8 and arrays["layer0_bias"].dtype == np.int32
@@ -150,7 +155,7 @@ def test_integer_strategy_puts_every_member_on_the_integer_grid():
     config = fixed_config()
     network = config.network_config()
     strategy = make_strategy(config)
-    state = strategy.init(jax.random.key(0), snn.init_params(jax.random.key(1), network))
+    state = strategy.init(jax.random.key(0), init_params(jax.random.key(1), network))
     perturbations = strategy.ask(state)
     weight = perturbations["layers"][0]["weight"]
     assert np.array_equal(np.asarray(weight.a), np.round(weight.a)) and np.abs(weight.a).max() >= 2
@@ -187,4 +192,4 @@ def test_options_the_fixed_point_network_cannot_take_are_refused_by_name(changes
 
 def test_an_evaluator_for_a_float_network_is_refused():
     with pytest.raises(ConfigError, match="fixed_point.evaluator"):
-        apply_overrides(TrainConfig(), {"fixed_point.evaluator": "python -m eggroll_snn.hil.reference_evaluator"})
+        apply_overrides(TrainConfig(), {"fixed_point.evaluator": "python -m eggroll_snn.integer.hil.reference_evaluator"})

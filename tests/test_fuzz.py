@@ -365,7 +365,7 @@ BAD_VALUES = {
     "fixed_point.synapse_beta": (1.0, "a decay factor in [0, 1)"),
     "fixed_point.evaluator": (" ", "a command line"),
     "fixed_point.evaluator_timeout_s": (0, "a positive number of seconds"),
-    "strategy.method": ("cma_es", "eggroll, full_rank"),
+    "strategy.method": ("cma_es", "one of bptt, eggroll, eggroll_integer, full_rank"),
     "strategy.population_size": (1, "2..1000000"),
     "strategy.sigma": (float("nan"), "a positive finite number"),
     "strategy.rank": (0, "a positive integer"),

@@ -11,12 +11,12 @@ import pytest
 
 from eggroll_snn.checkpoint import latest_valid_checkpoint
 from eggroll_snn.config import TrainConfig, apply_overrides
-from eggroll_snn.hil.client import EvaluatorError
-from eggroll_snn.hil.protocol import ProtocolError, decode_payload, decode_prefix, encode, read_message
+from eggroll_snn.integer.hil.client import EvaluatorError
+from eggroll_snn.integer.hil.protocol import ProtocolError, decode_payload, decode_prefix, encode, read_message
 from eggroll_snn.run_folder import TIMING_FIELDS, read_metrics
 from eggroll_snn.training import train
 
-EVALUATOR = f"{shlex.quote(sys.executable)} -m eggroll_snn.hil.reference_evaluator"
+EVALUATOR = f"{shlex.quote(sys.executable)} -m eggroll_snn.integer.hil.reference_evaluator"
 
 
 def hil_config(root, **changes) -> TrainConfig:
@@ -101,7 +101,7 @@ def test_a_failing_evaluator_stops_with_a_clear_error_keeps_the_checkpoint_and_r
 def test_whole_test_split_of_a_trained_run_is_bit_identical_in_the_reference_and_a_flipped_weight_is_found(
     in_process_run, nmnist_small_root, tmp_path
 ):
-    from eggroll_snn.tools.check_fixed_point import check_run
+    from eggroll_snn.integer.check import check_run
 
     run_dir = in_process_run[0]
     report = check_run(run_dir)

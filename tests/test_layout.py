@@ -12,16 +12,16 @@ SOURCE = Path(__file__).resolve().parents[1] / "src"
 
 #: Lowest first. A module belongs to the layer of its longest matching prefix.
 LAYERS = (
-    ("foundation", ("eggroll_snn", "eggroll_snn.errors", "eggroll_snn.atomic_files", "eggroll_snn.process_memory", "eggroll_snn.checkpoint")),
+    ("foundation", ("eggroll_snn", "eggroll_snn.errors", "eggroll_snn.options", "eggroll_snn.atomic_files", "eggroll_snn.process_memory", "eggroll_snn.checkpoint")),
     ("events and frames", ("eggroll_snn.data",)),
-    ("network", ("eggroll_snn.perturbation", "eggroll_snn.conv", "eggroll_snn.fixed_point", "eggroll_snn.fixed_point_spec", "eggroll_snn.snn", "eggroll_snn.quantize")),
-    ("population", ("eggroll_snn.population", "eggroll_snn.scoring", "eggroll_snn.integer_reference")),
-    ("strategy", ("eggroll_snn.strategies", "eggroll_snn.bptt", "eggroll_snn.distributed", "eggroll_snn.hil")),
+    ("network", ("eggroll_snn.perturbation", "eggroll_snn.network", "eggroll_snn.integer", "eggroll_snn.integer.spec", "eggroll_snn.integer.arithmetic", "eggroll_snn.integer.grid")),
+    ("population", ("eggroll_snn.population", "eggroll_snn.scoring", "eggroll_snn.integer.reference")),
+    ("strategy", ("eggroll_snn.strategies", "eggroll_snn.distributed", "eggroll_snn.integer.strategy", "eggroll_snn.integer.hil")),
     ("configuration", ("eggroll_snn.config",)),
     ("run folder", ("eggroll_snn.run_folder",)),
     ("trainer", ("eggroll_snn.training",)),
-    ("consumers", ("eggroll_snn.evaluate", "eggroll_snn.plot", "eggroll_snn.export", "eggroll_snn.baselines", "eggroll_snn.tonic_run")),
-    ("studies", ("eggroll_snn.bench", "eggroll_snn.compare", "eggroll_snn.tools")),
+    ("consumers", ("eggroll_snn.evaluate", "eggroll_snn.plot", "eggroll_snn.export", "eggroll_snn.baselines", "eggroll_snn.tonic_run", "eggroll_snn.integer.export")),
+    ("studies", ("eggroll_snn.bench", "eggroll_snn.compare", "eggroll_snn.tools", "eggroll_snn.integer.check")),
     ("command line", ("eggroll_snn.commands", "eggroll_snn.cli")),
 )
 
@@ -59,7 +59,7 @@ def _imports(path: Path, module: str) -> set[str]:
             else:
                 target = node.module or ""
             if target.startswith("eggroll_snn"):
-                # "from eggroll_snn import snn" imports the module snn; "from eggroll_snn.snn import forward" the module
+                # "from eggroll_snn import snn" imports the module snn; "from eggroll_snn.network import forward" the module
                 submodules = {f"{target}.{alias.name}" for alias in node.names if _is_module(f"{target}.{alias.name}")}
                 found.update(submodules)
                 if len(submodules) < len(node.names):
@@ -82,9 +82,9 @@ def graph() -> dict[str, set[str]]:
 
 
 def test_the_known_modules_are_found(graph):
-    assert {"eggroll_snn.training.loop", "eggroll_snn.run_folder", "eggroll_snn.snn", "eggroll_snn.cli"} <= set(graph)
+    assert {"eggroll_snn.training.loop", "eggroll_snn.run_folder", "eggroll_snn.network", "eggroll_snn.cli"} <= set(graph)
     assert "eggroll_snn.run_folder" in graph["eggroll_snn.training.loop"]
-    assert "eggroll_snn.snn" in graph["eggroll_snn.population"]  # via "from eggroll_snn.snn import ..."
+    assert "eggroll_snn.network" in graph["eggroll_snn.population"]  # via "from eggroll_snn.network import ..."
 
 
 def test_no_module_imports_a_layer_above_its_own(graph):
@@ -115,3 +115,19 @@ def test_no_import_cycle(graph):
         if module not in state:
             visit(module, [module])
     assert cycles == []
+
+
+def test_every_public_name_resolves_and_the_package_imports_lazily():
+    import subprocess
+    import sys
+
+    import eggroll_snn
+
+    for name in eggroll_snn.__all__:
+        assert getattr(eggroll_snn, name) is not None, name
+    assert eggroll_snn.train is __import__("eggroll_snn.training", fromlist=["train"]).train
+    # The command line starts without JAX: the public names load on first use.
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, eggroll_snn; print('jax' in sys.modules)"], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "False"

@@ -1,7 +1,7 @@
 """Integer weights: the grid projection, a trained int8 run folder, its NIR export, bad options.
 
 The projection is checked against a numpy reference written from the equations in
-:mod:`eggroll_snn.quantize`; the trained model against its own recorded scales (weight / scale
+:mod:`eggroll_snn.integer.grid`; the trained model against its own recorded scales (weight / scale
 must be integers in range) and the real N-MNIST subset (accuracy above a bar).
 """
 
@@ -14,14 +14,13 @@ import nir
 import numpy as np
 import pytest
 
-from eggroll_snn import quantize
 from eggroll_snn.config import NetworkSection, TrainConfig, apply_overrides
 from eggroll_snn.errors import CheckpointError, ConfigError
 from eggroll_snn.evaluate import evaluate_run
 from eggroll_snn.export import export_run, simulate_nir, to_nir
 from eggroll_snn.run_folder import load_model
-from eggroll_snn.quantize import WeightGrid, integer_form
-from eggroll_snn.snn import NetworkConfig, forward, init_params
+from eggroll_snn.integer.grid import WeightGrid, integer_form
+from eggroll_snn.network import NetworkConfig, forward, init_params
 
 NETWORK = NetworkConfig(input_size=40, hidden_sizes=(24, 12), num_classes=10, threshold=0.8)
 
@@ -202,7 +201,7 @@ def test_nir_export_of_an_int8_run_holds_integer_times_scale(int8_run, tmp_path)
         np.testing.assert_array_equal(node.weight, np.asarray(layer["weight"], np.float32))
     # The read-back graph reproduces the trained network's decisions.
     inputs = np.random.default_rng(0).poisson(0.3, (16, config.data.num_time_bins, config.data.input_size))
-    network = config.network.network_config(config.data.input_shape)
+    network = config.network_config()
     expected = np.asarray(forward(params, inputs.astype(np.float32), network)).argmax(axis=1)
     np.testing.assert_array_equal(simulate_nir(graph, inputs)["logits"].argmax(axis=1), expected)
 
@@ -212,7 +211,7 @@ def test_nir_export_refuses_weights_off_their_recorded_grid(int8_run):
     params, config, metadata = load_model(run_dir)
     params["layers"][0]["weight"] = params["layers"][0]["weight"] * np.float32(1.001)
     with pytest.raises(CheckpointError, match="layer 0 weight: not integer multiples"):
-        to_nir(params, config.network.network_config(config.data.input_shape), integer_weights=metadata["weights"])
+        to_nir(params, config.network_config(), integer_weights=metadata["weights"])
 
 
 def test_train_command_weights_flag_sets_the_option(tmp_path, capsys):

@@ -7,15 +7,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eggroll_snn import population, snn
+from eggroll_snn import population
+from eggroll_snn.network import MIN_THRESHOLD, NetworkConfig, forward, forward_with_state, init_params
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.perturbation import LowRank, materialise, scaled
 
 # A hand-computed trace (theta = 1, beta = 0.5) of one LIF neuron with weight 1 and bias 0, read
 # out by one integrator with weight 2, bias 0.25 and beta_out = 0.5: u[t] = 0.5 u[t-1] + 2 s[t] + 0.25.
 # Compiled once per config: eager op-by-op dispatch would dominate the test time.
-forward = jax.jit(snn.forward, static_argnames="config")
-forward_with_state = jax.jit(snn.forward_with_state, static_argnames="config")
+forward = jax.jit(forward, static_argnames="config")
+forward_with_state = jax.jit(forward_with_state, static_argnames="config")
 population_logits = jax.jit(population.population_logits, static_argnames=("config", "member_chunk", "antithetic_pairs"))
 
 CURRENTS = [0.75, 0.75, 0.25, 1.5, 0.0, 0.9]
@@ -36,7 +37,7 @@ HAND_TRACES = {
 
 
 def _one_neuron(reset: str, readout: str = "mean"):
-    config = snn.NetworkConfig(
+    config = NetworkConfig(
         input_size=1, hidden_sizes=(1,), num_classes=1, beta=0.5, threshold=1.0, reset=reset,
         readout=readout, readout_beta=0.5,
     )
@@ -73,10 +74,10 @@ def test_membrane_exactly_at_threshold_spikes():
 
 
 def _random_network(key, learn: bool = False):
-    config = snn.NetworkConfig(
+    config = NetworkConfig(
         input_size=12, hidden_sizes=(10, 8), num_classes=3, learn_beta=learn, learn_threshold=learn, init_gain=2.0
     )
-    params = snn.init_params(key, config)
+    params = init_params(key, config)
     return config, params
 
 
@@ -178,7 +179,7 @@ def test_learned_constants_equal_fixed_ones_and_are_clipped():
     # beta above 1 acts as beta = 1; a negative threshold acts as MIN_THRESHOLD.
     hidden = params["layers"][0]
     out_of_range = dict(hidden, beta=jnp.full_like(hidden["beta"], 1.7), threshold=jnp.full_like(hidden["threshold"], -3.0))
-    clipped = dict(hidden, beta=jnp.ones_like(hidden["beta"]), threshold=jnp.full_like(hidden["threshold"], snn.MIN_THRESHOLD))
+    clipped = dict(hidden, beta=jnp.ones_like(hidden["beta"]), threshold=jnp.full_like(hidden["threshold"], MIN_THRESHOLD))
     run = lambda first: forward_with_state({"layers": [first, *params["layers"][1:]]}, inputs, config)  # noqa: E731
     np.testing.assert_array_equal(run(out_of_range)["spikes"][0], run(clipped)["spikes"][0])
 
@@ -188,8 +189,8 @@ def test_default_initialisation_fires_at_a_moderate_rate_on_nmnist_like_frames()
     rng = np.random.default_rng(0)
     active = rng.random((32, 10, 2312)) < 0.08
     frames = jnp.asarray(active * rng.integers(1, 5, active.shape), jnp.float32)
-    config = snn.NetworkConfig(input_size=2312)
-    state = forward_with_state(snn.init_params(jax.random.key(0), config), frames, config)
+    config = NetworkConfig(input_size=2312)
+    state = forward_with_state(init_params(jax.random.key(0), config), frames, config)
     spikes = np.asarray(state["spikes"][0])
     assert 0.05 < spikes.mean() < 0.3
     assert spikes.max(axis=1).mean() > 0.3  # a good share of neurons fire at least once per sample
@@ -198,7 +199,7 @@ def test_default_initialisation_fires_at_a_moderate_rate_on_nmnist_like_frames()
 
 def test_bfloat16_compute_stays_close_to_float32():
     config, params = _random_network(jax.random.key(7))
-    bf16_config = snn.NetworkConfig(**{**config.__dict__, "compute_dtype": "bfloat16"})
+    bf16_config = NetworkConfig(**{**config.__dict__, "compute_dtype": "bfloat16"})
     inputs = _spiky_inputs(jax.random.key(8), batch=64)
     full = forward(params, inputs, config)
     half = forward(params, inputs, bf16_config)
@@ -225,7 +226,7 @@ def test_bfloat16_compute_stays_close_to_float32():
 def test_bad_network_option_names_the_option(option, value):
     options = {"input_size": 4, option: value}
     with pytest.raises(ConfigError, match=option.split("_")[0] if option == "hidden_sizes" else option):
-        snn.NetworkConfig(**options)
+        NetworkConfig(**options)
 
 
 def test_inputs_of_the_wrong_width_are_refused():

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-from eggroll_snn import population, snn
+from eggroll_snn.network import NetworkConfig, forward, init_params
 from eggroll_snn.errors import ConfigError, TrainingError
 from eggroll_snn.perturbation import LowRank, is_low_rank, materialise
-from eggroll_snn.strategies import STRATEGIES, make_strategy, raise_if_all_fitness_nan
+from eggroll_snn.strategies import METHODS, STRATEGIES, GenerationMetrics, make_strategy, raise_if_all_fitness_nan
 from eggroll_snn.strategies import noise
 from eggroll_snn.strategies.shaping import SHAPINGS, centered_ranks, z_scores
+from eggroll_snn.training.evaluators import local_objective
 
 
 def _options(name: str, **options) -> dict:
@@ -190,27 +192,45 @@ def _toy_events(key, count):
     return spikes.astype(jnp.float32), labels
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_every_strategy_trains_a_tiny_lif_network_on_a_toy_event_task(name):
-    config = snn.NetworkConfig(input_size=NUM_CLASSES * GROUP, hidden_sizes=(16,), num_classes=NUM_CLASSES)
-    strategy = make_strategy(name, **_options(name, population_size=32, sigma=0.1, learning_rate=0.05, rank=1))
-    state = strategy.init(jax.random.key(12), snn.init_params(jax.random.key(13), config))
+@pytest.fixture(params=sorted(METHODS))
+def method_name(request) -> str:
+    """Every registered training method: the evolution strategies and BPTT."""
+    return request.param
+
+
+def _method(name: str, **options):
+    """Method ``name`` with those of ``options`` it has."""
+    known = {field.name for field in dataclasses.fields(METHODS[name])}
+    return make_strategy(name, **{key: value for key, value in options.items() if key in known})
+
+
+def test_every_method_trains_a_tiny_lif_network_on_a_toy_event_task(method_name):
+    config = NetworkConfig(input_size=NUM_CLASSES * GROUP, hidden_sizes=(16,), num_classes=NUM_CLASSES)
+    method = _method(method_name, population_size=32, sigma=0.1, learning_rate=0.05, rank=1)
+    state = method.init(jax.random.key(12), init_params(jax.random.key(13), config))
+    objective = local_objective(config, method)
     test_inputs, test_labels = _toy_events(jax.random.key(14), 512)
     accuracy = lambda params: float(  # noqa: E731
-        jnp.mean(snn.forward(params, test_inputs, config).argmax(axis=-1) == test_labels)
+        jnp.mean(forward(params, test_inputs, config).argmax(axis=-1) == test_labels)
     )
 
     @jax.jit
     def generation(state, key):
         inputs, labels = _toy_events(key, 64)
-        logits = population.population_logits(state.params, strategy.ask(state), inputs, config)
-        fitness = -optax.softmax_cross_entropy_with_integer_labels(logits, labels[None, :]).mean(axis=1)
-        return strategy.tell(state, fitness)
+        return method.generation(state, inputs, labels, objective)
 
     assert accuracy(state.params) < 0.5
     for step in range(30):
-        state, info = generation(state, jax.random.fold_in(jax.random.key(15), step))
+        state, metrics = generation(state, jax.random.fold_in(jax.random.key(15), step))
+        assert isinstance(metrics, GenerationMetrics) and not bool(metrics.all_fitness_nan)
+    assert int(state.generation) == 30 and np.isfinite(float(metrics.train_loss))
     assert accuracy(state.params) >= 0.95
+
+
+def test_the_registry_names_each_method_by_its_own_name():
+    assert set(METHODS) == {"eggroll", "full_rank", "eggroll_integer", "bptt"}
+    assert all(method.name == name for name, method in METHODS.items())
+    assert set(STRATEGIES) == {"eggroll", "full_rank", "eggroll_integer"}  # the ones with a population
 
 
 # -- fitness shaping and non-finite fitness ---------------------------------------------------------
@@ -325,7 +345,7 @@ def test_only_antithetic_full_rank_es_shares_the_pair_product():
 
 def test_rank_above_every_weight_dimension_is_refused_at_init():
     strategy = make_strategy("eggroll", rank=6)
-    with pytest.raises(ConfigError, match=r"rank=6 exceeds min\(m, n\) = 5 of every weight \(6 x 5\)"):
+    with pytest.raises(ConfigError, match=r"strategy.rank = 6 is out of range: at most 5, the largest min\(m, n\) .*\(6x5;"):
         strategy.init(jax.random.key(18), PARAMS)
     make_strategy("eggroll", rank=5).init(jax.random.key(18), PARAMS)  # the largest valid rank
 

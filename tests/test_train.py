@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from eggroll_snn import checkpoint, run_folder
+from eggroll_snn.training import evaluators
 from eggroll_snn.training import step as step_module
 from eggroll_snn.training.progress import Progress
 from eggroll_snn.config import TrainConfig, apply_overrides, load
@@ -135,13 +136,13 @@ def test_new_run_into_an_existing_run_folder_is_refused(finished_run):
 
 
 def test_nan_in_some_members_ranks_them_worst_and_training_goes_on(nmnist_small_root, tmp_path, monkeypatch):
-    original = step_module.member_losses
+    original = evaluators.member_losses
 
     def first_member_nan(logits, labels):
         losses, accuracies = original(logits, labels)
         return losses.at[0].set(jnp.nan), accuracies
 
-    monkeypatch.setattr(step_module, "member_losses", first_member_nan)
+    monkeypatch.setattr(evaluators, "member_losses", first_member_nan)
     train(tiny_config(nmnist_small_root, **{"train.generations": 5}), tmp_path / "run", progress=False)
     records = read_metrics(tmp_path / "run")
     assert len(records) == 5
@@ -154,7 +155,7 @@ def test_all_nan_generation_stops_with_training_error_and_keeps_last_checkpoint(
     train(config, run_dir, progress=False)
     before = checkpoint.latest_valid_checkpoint(run_dir / "checkpoints")
     monkeypatch.setattr(
-        step_module, "member_losses", lambda logits, labels: (jnp.full(logits.shape[0], jnp.nan), jnp.zeros(logits.shape[0]))
+        evaluators, "member_losses", lambda logits, labels: (jnp.full(logits.shape[0], jnp.nan), jnp.zeros(logits.shape[0]))
     )
     longer = apply_overrides(config, {"train.generations": 20})
     with pytest.raises(TrainingError, match=r"generation 11.*gen-00000010\.json.*sigma"):

@@ -266,7 +266,7 @@ class ShardedPopulation:
       population_size: N, a multiple of the mesh size.
       evaluate_members: ``(params, perturbations, inputs, labels) -> (loss (n,), accuracy (n,))``
         of the ``n = N / D`` members a device holds (any member-wise evaluation; the trainer's is
-        :func:`eggroll_snn.training.step.member_evaluate`).
+        :func:`eggroll_snn.training.evaluators.local_evaluator`).
     """
 
     def __init__(self, mesh: Mesh, population_size: int, evaluate_members: Callable):

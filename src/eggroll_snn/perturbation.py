@@ -23,6 +23,8 @@ from typing import NamedTuple, Union
 
 import jax
 
+from eggroll_snn.options import check, is_integer
+
 
 class LowRank(NamedTuple):
     """Low-rank perturbation ``scale * a @ b.T`` of an (m, n) weight.
@@ -90,4 +92,18 @@ def is_low_rank(node) -> bool:
     return isinstance(node, LowRank)
 
 
-__all__ = ["LowRank", "Perturbation", "perturbed_linear", "perturbation_term", "perturbed_vector", "materialise", "scaled", "is_low_rank"]
+def check_population_size(size, antithetic: bool, option: str = "strategy.population_size") -> None:
+    """The one rule of a population's size: 2..1,000,000 members, and even with antithetic pairs
+    (members ``2k`` and ``2k + 1`` hold ``+E_k`` and ``-E_k``).
+
+    Raises:
+      ConfigError: naming ``option``.
+    """
+    check(is_integer(size) and 2 <= size <= 1_000_000, option, size, "an integer 2..1000000")
+    check(
+        not antithetic or size % 2 == 0, option, size,
+        "an even number while strategy.antithetic = true (members 2k, 2k+1 are +sigma/-sigma pairs)",
+    )
+
+
+__all__ = ["check_population_size", "LowRank", "Perturbation", "perturbed_linear", "perturbation_term", "perturbed_vector", "materialise", "scaled", "is_low_rank"]

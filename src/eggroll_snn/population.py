@@ -1,6 +1,6 @@
 """The population of an evolution strategy on one shared minibatch: every member's logits and losses.
 
-The network (:mod:`eggroll_snn.snn`) knows one parameter set and one perturbation; this module
+The network (:mod:`eggroll_snn.network`) knows one parameter set and one perturbation; this module
 evaluates N perturbed members at once and is what a strategy's fitness is computed from:
 
 * :func:`population_logits`: ``jax.vmap`` of the network over the members' perturbations, with
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.perturbation import perturbation_term, perturbed_vector, scaled
-from eggroll_snn.snn import NetworkConfig, first_layer_currents, first_layer_inputs, forward
+from eggroll_snn.network import NetworkConfig, activity_sizes, first_layer_currents, forward, input_features
 
 #: Target size of one chunk's per-member activity in :func:`population_logits` (bytes): about one
 #: core's L2 cache, so a chunk's time loop does not stream its state through main memory.
@@ -27,15 +27,12 @@ CHUNK_BYTES = 2 << 20
 
 def default_member_chunk(inputs: jax.Array, config: NetworkConfig, population_size: int) -> int:
     """Members per chunk when the caller gives none: the whole population on accelerators; on CPU
-    the largest divisor of N whose chunk holds at most :data:`CHUNK_BYTES` of activity."""
+    the largest divisor of N whose chunk holds at most :data:`CHUNK_BYTES` of activity (each
+    layer states the size of its widest per-member array, :func:`~eggroll_snn.network.activity_sizes`)."""
     if jax.default_backend() != "cpu":
         return population_size
     batch, time_bins = inputs.shape[:2]
-    widest = max([h * w * c for h, w, c in config.conv_shapes] + [*config.hidden_sizes, config.num_classes])
-    if config.conv_channels:  # the first block's map before pooling, and its receptive fields
-        _, height, width = config.input_shape
-        widest = max(widest, (height - config.conv_kernel + 1) * (width - config.conv_kernel + 1) * config.conv_channels[0])
-    bytes_per_member = 4 * batch * time_bins * widest
+    bytes_per_member = 4 * batch * time_bins * max(activity_sizes(config))
     largest = max(1, CHUNK_BYTES // bytes_per_member)
     # A divisor of N: a remainder chunk would compile the forward pass a second time.
     return max(size for size in range(1, min(largest, population_size) + 1) if population_size % size == 0)
@@ -51,7 +48,7 @@ def _pair_logits(params: dict, inputs: jax.Array, config: NetworkConfig, shared:
     dtype = jnp.dtype(config.compute_dtype)
     first_plus = plus["layers"][0]
     weight_plus = jax.tree_util.tree_map(lambda leaf: leaf.astype(dtype), first_plus["weight"])
-    first_inputs = first_layer_inputs(inputs, config)
+    first_inputs = input_features(inputs, config)
     term = perturbed_vector(perturbation_term(first_inputs.astype(dtype), weight_plus).astype(jnp.float32), first_plus.get("bias"))
 
     def member(sign):
@@ -67,7 +64,7 @@ def population_logits(
     """Logits of every population member on one shared batch: ``(N, B, num_classes)``.
 
     ``perturbations`` has a leading member axis N on every leaf (``LowRank`` fields included).
-    :func:`~eggroll_snn.snn.forward` is ``jax.vmap``-ed over it with ``params`` and ``inputs`` shared, so the
+    :func:`~eggroll_snn.network.forward` is ``jax.vmap``-ed over it with ``params`` and ``inputs`` shared, so the
     unperturbed products ``x W^T`` are computed once for the whole population.
 
     Members are evaluated ``member_chunk`` at a time (``lax.map`` over chunks of a ``vmap``):

@@ -27,35 +27,35 @@ from typing import Any
 import jax
 import numpy as np
 
-from eggroll_snn import checkpoint, config as config_module, fixed_point, snn
+from eggroll_snn import checkpoint, config as config_module
 from eggroll_snn.atomic_files import atomic_write, atomic_write_text
 from eggroll_snn.config import TrainConfig, from_dict
+from eggroll_snn.data.tonic_source import SPLIT_RECORD, split_record
 from eggroll_snn.errors import CheckpointError, ConfigError, TrainingError
+from eggroll_snn.integer.arithmetic import integer_model
+from eggroll_snn.integer.grid import WeightGrid, integer_tree, model_on_grid
+from eggroll_snn.integer.spec import FixedPointSpec
+from eggroll_snn.network import init_params
+from eggroll_snn.strategies import GenerationMetrics
 
 MODEL_STEM = "model"
 INTEGER_MODEL_STEM = "model_integer"
+#: The exported integer model of a fixed-point run.
+FIXED_POINT_MODEL_STEM = "model_fixed_point"
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.toml"
 SUMMARY_FILE = "summary.json"
 SKIPPED_FILE = "skipped_files.json"
 CHECKPOINT_DIR = "checkpoints"
 
+#: The fields of a generation's :class:`~eggroll_snn.strategies.GenerationMetrics` that every metrics
+#: line logs (all but ``all_fitness_nan``, which stops training instead).
+LOGGED_METRICS = tuple(name for name in GenerationMetrics._fields if name != "all_fitness_nan")
 #: Fields of every metrics line. ``train_loss`` is the minibatch cross-entropy averaged over the
 #: population members (the loss the fitness is computed from, not the unperturbed mean's);
 #: ``fitness_*`` and ``train_*`` ignore members whose fitness is not finite, counted in
 #: ``invalid_fitness``. Eval lines add ``validation_accuracy`` and ``validation_loss``.
-METRIC_FIELDS = (
-    "generation",
-    "fitness_mean",
-    "fitness_max",
-    "train_loss",
-    "train_accuracy",
-    "invalid_fitness",
-    "sigma",
-    "learning_rate",
-    "seconds_per_generation",
-    "wall_time_s",
-)
+METRIC_FIELDS = ("generation", *LOGGED_METRICS, "seconds_per_generation", "wall_time_s")
 #: Metrics that measure time and so differ between otherwise identical runs.
 TIMING_FIELDS = ("seconds_per_generation", "wall_time_s")
 #: Options that may change when a run is resumed (everything else must match the checkpoint).
@@ -97,6 +97,39 @@ def json_number(value: Any) -> Any:
     return value
 
 
+def metric_lines(first_generation: int, metrics: GenerationMetrics, count: int, seconds_per_generation: float) -> list[dict]:
+    """The metrics lines of generations ``first_generation + 1 .. first_generation + count`` from a
+    compiled chunk's metrics (each field an array with one entry per generation)."""
+    return [
+        {
+            "generation": first_generation + offset + 1,
+            **{name: json_number(getattr(metrics, name)[offset]) for name in LOGGED_METRICS},
+            "seconds_per_generation": seconds_per_generation,
+        }
+        for offset in range(count)
+    ]
+
+
+class MetricsLog:
+    """``metrics.jsonl`` opened for appending: lines are written whole and flushed, each stamped with
+    the run's wall time (``with MetricsLog(path) as log: log.write(lines, wall_time_s)``)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._file = None
+
+    def __enter__(self) -> "MetricsLog":
+        self._file = open(self.path, "a", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._file.close()
+
+    def write(self, lines: list[dict], wall_time_s: float) -> None:
+        self._file.write("".join(json.dumps({**line, "wall_time_s": wall_time_s}) + "\n" for line in lines))
+        self._file.flush()
+
+
 def check_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> None:
     """Refuse to overwrite another run, or to resume one with another configuration."""
     if resume:
@@ -122,6 +155,41 @@ def write_config(config: TrainConfig, run_dir: Path) -> None:
     atomic_write_text(
         run_dir / CONFIG_FILE, config_module.dumps(config, header="eggroll-snn training run: the resolved configuration.")
     )
+
+
+def start_run(config: TrainConfig, run_dir: Path, skipped: list[dict], split_labels: dict) -> None:
+    """The files a run writes before its first generation: ``config.toml``; with ``data.skip_bad``
+    the recordings left out (``skipped_files.json``); for a tonic data set the split record.
+
+    Called only once the data and any starting model are read, so a run that cannot read them
+    leaves no folder.
+    """
+    write_config(config, run_dir)
+    if config.data.skip_bad:
+        write_json(run_dir / SKIPPED_FILE, skipped)
+    if config.data.source == "tonic":  # state the splits (and where the test split came from)
+        write_json(run_dir / SPLIT_RECORD, split_record(config.data, split_labels))
+
+
+def write_model(config: TrainConfig, run_dir: Path, params: Any, generation: int, validation_accuracy: float) -> Any:
+    """Save the selected model; returns the parameters saved (on the grid for integer weights).
+
+    Writes ``model.npz/.json``; integer-weight runs also ``model_integer.npz/.json`` (the int8
+    weights, int32 biases and scales), fixed-point runs ``model_fixed_point.npz/.json`` (the chip's
+    integers and their arithmetic).
+    """
+    network = config.network_config()
+    model_params, weight_record = model_on_grid(WeightGrid.for_network(config.network.weights, network), params)
+    checkpoint.save_tree(
+        run_dir / MODEL_STEM,
+        model_params,
+        {"config": config.to_dict(), "generation": generation, "validation_accuracy": validation_accuracy, **weight_record},
+    )
+    if weight_record:
+        checkpoint.save_tree(run_dir / INTEGER_MODEL_STEM, integer_tree(model_params, weight_record["weights"]), weight_record)
+    if network.fixed_point is not None:
+        export_integer(model_params, network.fixed_point, run_dir / FIXED_POINT_MODEL_STEM, {"generation": generation})
+    return model_params
 
 
 def resolve_run(
@@ -166,7 +234,7 @@ def resolve_run(
 
 def parameter_shapes(config: TrainConfig) -> Any:
     """The parameter pytree of ``config``'s network as ``jax.ShapeDtypeStruct`` leaves (no compute)."""
-    return jax.eval_shape(lambda key: snn.init_params(key, config.network_config()), jax.random.key(0))
+    return jax.eval_shape(lambda key: init_params(key, config.network_config()), jax.random.key(0))
 
 
 def load_model(run_dir: str | Path) -> tuple[Any, TrainConfig, dict]:
@@ -190,14 +258,10 @@ def load_model(run_dir: str | Path) -> tuple[Any, TrainConfig, dict]:
     return params, config, metadata
 
 
-#: Run-folder stem of the exported integer model of a fixed-point run.
-FIXED_POINT_MODEL_STEM = "model_fixed_point"
-
-
-def export_integer(params: dict, spec: fixed_point.FixedPointSpec, stem: str | Path, metadata: dict | None = None) -> Path:
+def export_integer(params: dict, spec: FixedPointSpec, stem: str | Path, metadata: dict | None = None) -> Path:
     """Write ``<stem>.npz`` and ``<stem>.json`` (atomically) for ``params`` under ``spec``; returns the .npz path."""
     stem = Path(stem)
-    arrays, record = fixed_point.integer_model(params, spec)
+    arrays, record = integer_model(params, spec)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     atomic_write(stem.with_suffix(".npz"), lambda handle: handle.write(buffer.getvalue()))
@@ -241,7 +305,12 @@ __all__ = [
     "SKIPPED_FILE",
     "CHECKPOINT_DIR",
     "METRIC_FIELDS",
+    "LOGGED_METRICS",
     "TIMING_FIELDS",
+    "metric_lines",
+    "MetricsLog",
+    "start_run",
+    "write_model",
     "RESUMABLE_CHANGES",
     "read_metrics",
     "truncate_metrics",

@@ -12,24 +12,23 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from eggroll_snn import snn
+from eggroll_snn.network import NetworkConfig, forward
 from eggroll_snn.data.nmnist import NUM_CLASSES
 from eggroll_snn.population import member_losses
 
 
 @functools.partial(jax.jit, static_argnames="config")
-def _batch_logits(params: Any, frames: jax.Array, config: snn.NetworkConfig) -> jax.Array:
+def _batch_logits(params: Any, frames: jax.Array, config: NetworkConfig) -> jax.Array:
     """Logits ``(B, C)`` of unperturbed ``params`` on frames ``(B, T, P, H, W)`` (any dtype)."""
     inputs = frames.astype(jnp.float32).reshape(frames.shape[0], frames.shape[1], -1)
-    return snn.forward(params, inputs, config)
+    return forward(params, inputs, config)
 
 
-def predict_logits(params: Any, frames: Any, config: snn.NetworkConfig, batch_size: int = 500) -> np.ndarray:
+def predict_logits(params: Any, frames: Any, config: NetworkConfig, batch_size: int = 500) -> np.ndarray:
     """Logits of every recording, evaluated in fixed-size batches (one compilation).
 
     Args:
-      params: network parameters (see :func:`eggroll_snn.snn.init_params`).
+      params: network parameters (see :func:`eggroll_snn.network.init_params`).
       frames: ``(N, T, P, H, W)`` frames, numpy (memory maps welcome) or JAX, any numeric dtype.
       config: the network description.
       batch_size: recordings per compiled call; the last batch is zero-padded to this size.

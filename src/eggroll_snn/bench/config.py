@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eggroll_snn.config import TrainConfig
 from eggroll_snn.errors import ConfigError
+from eggroll_snn.perturbation import check_population_size
 
 OTHER_METHODS = ("full_rank", "evosax_open_es", "inference", "population_sigma0", "bptt")
 #: The reference every ratio is taken against.
@@ -28,9 +30,13 @@ CPU_MAX_POPULATION = 1024
 CAPPED_METHODS = ("full_rank", "evosax_open_es", "inference")
 
 
+_TRAIN_DEFAULTS = TrainConfig()
+
+
 @dataclass(frozen=True)
 class BenchConfig:
-    """One benchmark configuration (the headline one by default: N=256, B=64, T=10, 2312-128-10).
+    """One benchmark configuration; by default the network, N, B and T the trainer uses by default
+    (``eggroll-snn train`` with no options), taken from the training config's defaults.
 
     Attributes:
       population_size: members N per generation (even: the strategies are antithetic).
@@ -46,12 +52,12 @@ class BenchConfig:
       event_rate: mean events per pixel, polarity and bin of the random frames.
     """
 
-    population_size: int = 256
-    batch_size: int = 64
-    time_bins: int = 10
-    input_shape: tuple[int, int, int] = (2, 34, 34)
-    hidden_sizes: tuple[int, ...] = (128,)
-    num_classes: int = 10
+    population_size: int = _TRAIN_DEFAULTS.strategy.population_size
+    batch_size: int = _TRAIN_DEFAULTS.train.batch_size
+    time_bins: int = _TRAIN_DEFAULTS.data.num_time_bins
+    input_shape: tuple[int, int, int] = _TRAIN_DEFAULTS.data.input_shape
+    hidden_sizes: tuple[int, ...] = _TRAIN_DEFAULTS.network.hidden_sizes
+    num_classes: int = _TRAIN_DEFAULTS.data.num_classes
     ranks: tuple[int, ...] = (1, 2, 4, 8, 16)
     repeats: int = 5
     warmup: int = 1
@@ -64,11 +70,7 @@ class BenchConfig:
         for name in ("population_size", "batch_size", "time_bins", "num_classes", "repeats"):
             _require_int(name, getattr(self, name), 1)
         _require_int("warmup", self.warmup, 0)
-        if self.population_size % 2:
-            raise ConfigError(
-                f"bench population size {self.population_size} is odd; the strategies evaluate members in "
-                "antithetic +/- pairs, so use an even --population-size"
-            )
+        check_population_size(self.population_size, antithetic=True, option="bench --population-size")
         if len(self.input_shape) != 3:
             raise ConfigError(f"bench input shape {self.input_shape} must be three numbers P H W (e.g. 2 34 34)")
         for name, values in (("input_shape", self.input_shape), ("hidden_sizes", self.hidden_sizes), ("ranks", self.ranks)):
@@ -97,10 +99,10 @@ class BenchConfig:
         return self.population_size * self.batch_size
 
     def network(self):
-        """The :class:`~eggroll_snn.snn.NetworkConfig` of this benchmark."""
-        from eggroll_snn import snn
+        """The :class:`~eggroll_snn.network.NetworkConfig` of this benchmark."""
+        from eggroll_snn.network import NetworkConfig
 
-        return snn.NetworkConfig(input_size=self.input_size, hidden_sizes=self.hidden_sizes, num_classes=self.num_classes)
+        return NetworkConfig(input_size=self.input_size, hidden_sizes=self.hidden_sizes, num_classes=self.num_classes)
 
     def method_names(self) -> tuple[str, ...]:
         """Every method this configuration times, reference first."""

@@ -3,21 +3,21 @@
 Every method runs on the same network, population size N, minibatch B, time bins T and the same
 random event frames, and is one call per generation ``step(carry, *operands) -> (carry, output)``:
 
-* ``eggroll_r{r}``: EGGROLL at rank r, one generation ``ask -> population_logits -> fitness ->
-  tell`` (fitness = minus the mean cross-entropy of each member on the shared minibatch, as in
-  :mod:`eggroll_snn.training`), the minibatch an input of the call;
-* ``full_rank``: the same generation with the dense-noise strategy (OpenAI-ES);
+* ``eggroll_r{r}``: EGGROLL at rank r, one generation of the trainer's own compiled step
+  (:func:`eggroll_snn.training.step.make_generation_step`: the minibatch drawn inside the step,
+  ``ask -> population -> fitness -> tell``, the trainer's schedules);
+* ``full_rank``: the same step with the dense-noise strategy (OpenAI-ES);
 * ``evosax_open_es``: evosax's ``Open_ES`` (an outside implementation of OpenAI-ES) on the same
   fitness: it flattens the parameters, draws N dense parameter vectors and evaluates each member
-  with its own weights (``vmap`` of :func:`eggroll_snn.snn.forward`); skipped with a reason when
+  with its own weights (``vmap`` of :func:`eggroll_snn.network.forward`); skipped with a reason when
   evosax is not installed (``pip install 'eggroll-snn[bench]'``);
 * ``inference``: the throughput ceiling of the EGGROLL paper, pure batched inference of the
   unperturbed network on N*B *distinct* samples (the work of one generation without any sharing
   of inputs between members), evaluated B samples at a time;
 * ``population_sigma0``: our population forward alone with sigma = 0 (rank-1 factors whose scale
   is zero): no ask/tell bookkeeping, the same N*B member-evaluations;
-* ``bptt``: one surrogate-gradient training step (:mod:`eggroll_snn.bptt`, the trainer's
-  defaults) on the B samples of the minibatch, as a reference (it evaluates B samples, not N*B).
+* ``bptt``: the trainer's step of surrogate-gradient BPTT (:mod:`eggroll_snn.strategies.bptt`):
+  one optimiser step on the B samples of the minibatch, as a reference (B samples, not N*B).
 
 Data: Poisson(``event_rate``) counts clipped to 0..3 per pixel, polarity and bin, about the
 density of N-MNIST frames (~4,000 events over 10 bins x 2 x 34 x 34), stored as uint8 and turned
@@ -63,6 +63,15 @@ class Prepared(NamedTuple):
     operands: tuple
 
 
+def _training_set(config: BenchConfig):
+    """The B recordings the generation step draws its minibatch from, shaped as the trainer holds
+    its training part: frames ``(B, T, P, H, W)`` uint8 and labels ``(B,)`` int32, on the device."""
+    import jax.numpy as jnp
+
+    frames, labels = make_frames(config, config.batch_size)
+    return jnp.asarray(frames.reshape((config.batch_size, config.time_bins) + config.input_shape)), jnp.asarray(labels)
+
+
 def _minibatch(config: BenchConfig):
     import jax.numpy as jnp
 
@@ -71,22 +80,26 @@ def _minibatch(config: BenchConfig):
 
 
 def make_strategy_for(config: BenchConfig, method: str):
-    """Our strategy behind ``method`` (``eggroll_r{r}`` or ``full_rank``) with the trainer's defaults."""
-    from eggroll_snn.strategies import make_strategy
+    """The trainer's method behind ``method`` (``eggroll_r{r}``, ``full_rank`` or ``bptt``), with the
+    ``[strategy]`` section's defaults (the trainer's schedules included) at this N and rank."""
+    from eggroll_snn.config import StrategySection, TrainSection
+    from eggroll_snn.training.step import method_from_section
 
     if method.startswith("eggroll_r"):
-        return make_strategy("eggroll", population_size=config.population_size, rank=method_rank(method))
-    return make_strategy(method, population_size=config.population_size)
+        section = StrategySection(method="eggroll", population_size=config.population_size, rank=method_rank(method))
+    else:
+        section = StrategySection(method=method, population_size=config.population_size)
+    return method_from_section(section.method, section, TrainSection().generations)
 
 
 def strategy_and_state(config: BenchConfig, method: str):
     """``(strategy, initial state)`` of ``method``: the network initialised from ``config.seed``."""
     import jax
 
-    from eggroll_snn import snn
+    from eggroll_snn.network import init_params
 
     strategy = make_strategy_for(config, method)
-    params = snn.init_params(jax.random.key(config.seed), config.network())
+    params = init_params(jax.random.key(config.seed), config.network())
     return strategy, strategy.init(jax.random.key(config.seed + 1), params)
 
 
@@ -100,16 +113,25 @@ def _member_fitness(params, perturbations, frames, labels, network, antithetic_p
     return -member_losses(logits, labels)[0]
 
 
-def _prepare_strategy(config: BenchConfig, method: str) -> Prepared:
-    """One whole generation of our strategy ``method`` (ask, population forward, fitness, tell)."""
+def data_key(config: BenchConfig):
+    """The key the timed generation step draws its minibatch indices from."""
+    import jax
+
+    return jax.random.key(config.seed + 2)
+
+
+def _prepare_training_step(config: BenchConfig, method: str) -> Prepared:
+    """One generation exactly as the trainer runs it: :func:`eggroll_snn.training.step.make_generation_step`
+    (minibatch drawn inside the step, ask -> population -> fitness -> tell, or a BPTT step)."""
+    from eggroll_snn.config import TrainSection
+    from eggroll_snn.training.evaluators import local_objective
+    from eggroll_snn.training.step import make_generation_step
+
     strategy, state = strategy_and_state(config, method)
-    network = config.network()
-
-    def step(state, frames, labels):
-        fitness = _member_fitness(state.params, strategy.ask(state), frames, labels, network, strategy.shares_pairs)
-        return strategy.tell(state, fitness)
-
-    return Prepared(step, state, _minibatch(config))
+    train = TrainSection(batch_size=config.batch_size)
+    objective = local_objective(config.network(), strategy, train.fitness)
+    step = make_generation_step(strategy, objective, train, data_key(config))
+    return Prepared(step, state, _training_set(config))
 
 
 def _prepare_sigma0(config: BenchConfig) -> Prepared:
@@ -134,18 +156,18 @@ def _prepare_inference(config: BenchConfig) -> Prepared:
     import jax
     import jax.numpy as jnp
 
-    from eggroll_snn import snn
+    from eggroll_snn.network import forward, init_params
     from eggroll_snn.population import member_losses
 
     network = config.network()
-    params = snn.init_params(jax.random.key(config.seed), network)
+    params = init_params(jax.random.key(config.seed), network)
     frames, labels = make_frames(config, config.member_evaluations, seed_offset=1)
     shape = (config.population_size, config.batch_size)
 
     def step(params, frames, labels):
         def chunk(batch):
             chunk_frames, chunk_labels = batch
-            logits = snn.forward(params, chunk_frames.astype(jnp.float32), network)
+            logits = forward(params, chunk_frames.astype(jnp.float32), network)
             return member_losses(logits[None], chunk_labels)[0][0]
 
         batches = (frames.reshape(shape + frames.shape[1:]), labels.reshape(shape))
@@ -173,13 +195,13 @@ def _prepare_evosax(config: BenchConfig) -> Prepared:
     import jax.numpy as jnp
     import optax
 
-    from eggroll_snn import snn
+    from eggroll_snn.network import forward, init_params
     from eggroll_snn.strategies import StrategyConfig
     from eggroll_snn.population import member_losses
 
     defaults = StrategyConfig()
     network = config.network()
-    params = snn.init_params(jax.random.key(config.seed), network)
+    params = init_params(jax.random.key(config.seed), network)
     es = evosax_open_es()(
         population_size=config.population_size,
         solution=params,
@@ -195,29 +217,12 @@ def _prepare_evosax(config: BenchConfig) -> Prepared:
         key, ask_key, tell_key = jax.random.split(key, 3)
         population, state = es.ask(ask_key, state, es_params)
         inputs = frames.astype(jnp.float32)
-        logits = jax.vmap(lambda member: snn.forward(member, inputs, network))(population)
+        logits = jax.vmap(lambda member: forward(member, inputs, network))(population)
         losses = member_losses(logits, labels)[0]
         state, _ = es.tell(tell_key, population, losses, state, es_params)
         return (state, key), losses
 
     return Prepared(step, (state, key), _minibatch(config))
-
-
-def _prepare_bptt(config: BenchConfig) -> Prepared:
-    """One surrogate-gradient optimiser step on the B samples of the minibatch (the trainer's defaults)."""
-    import jax
-    import jax.numpy as jnp
-
-    from eggroll_snn import bptt, snn
-
-    network = config.network()
-    method = bptt.SurrogateGradient()
-    state = method.init(jax.random.key(config.seed + 1), snn.init_params(jax.random.key(config.seed), network))
-
-    def step(state, frames, labels):
-        return method.step(state, frames.astype(jnp.float32), labels, network)
-
-    return Prepared(step, state, _minibatch(config))
 
 
 def samples_per_call(config: BenchConfig, method: str) -> int:
@@ -227,14 +232,13 @@ def samples_per_call(config: BenchConfig, method: str) -> int:
 
 def unavailable_reason(config: BenchConfig, method: str) -> str | None:
     """Why ``method`` cannot run here, or ``None`` when it can."""
-    sizes = config.layer_sizes
-    widest = max(min(m, n) for m, n in zip(sizes[1:], sizes[:-1]))
-    if method.startswith("eggroll_r") and method_rank(method) > widest:
-        # Each weight uses min(r, m, n); EggrollStrategy refuses an r that every weight would clip.
-        return (
-            f"not available: rank {method_rank(method)} > {widest} = the largest min(m, n) of the weights "
-            f"of {'-'.join(map(str, sizes))}; the strategy refuses it"
-        )
+    if method.startswith("eggroll_r"):
+        from eggroll_snn.strategies import check_rank
+
+        try:  # the strategies' one rank rule
+            check_rank(method_rank(method), config.network().weight_shapes, option=f"bench rank of {method}")
+        except ConfigError as error:
+            return f"not available for the {'-'.join(map(str, config.layer_sizes))} network: {error}"
     if method == "evosax_open_es" and evosax_open_es() is None:
         return "evosax is not installed (pip install 'eggroll-snn[bench]')"
     return None
@@ -246,13 +250,12 @@ def prepare(config: BenchConfig, method: str) -> Prepared:
     reason = unavailable_reason(config, method)
     if reason is not None:
         raise ConfigError(f"bench method {method} cannot run: {reason}")
-    if method.startswith("eggroll_r") or method == "full_rank":
-        return _prepare_strategy(config, method)
+    if method.startswith("eggroll_r") or method in ("full_rank", "bptt"):
+        return _prepare_training_step(config, method)
     builders = {
         "evosax_open_es": _prepare_evosax,
         "inference": _prepare_inference,
         "population_sigma0": _prepare_sigma0,
-        "bptt": _prepare_bptt,
     }
     return builders[method](config)
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-#: Timed repeats per method under --quick (the headline alone in about a minute on 2 cores).
+#: Timed repeats per method under --quick (the headline configuration alone).
 QUICK_REPEATS = 3
 
 
@@ -25,11 +25,12 @@ def register(subparsers) -> None:
     mode.add_argument("--sweep", action="store_true", help="also sweep N, hidden width and input size; memory-vs-N slopes")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the markdown table")
     parser.add_argument("--out", metavar="DIR", default="runs/bench", help="output folder (default: runs/bench)")
-    parser.add_argument("--population-size", type=int, default=256, metavar="N", help="members per generation (default 256)")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="B", help="recordings per minibatch (default 64)")
-    parser.add_argument("--time-bins", type=int, default=10, metavar="T", help="time bins per recording (default 10)")
-    parser.add_argument("--input-shape", type=int, nargs=3, default=[2, 34, 34], metavar=("P", "H", "W"), help="frame shape (default 2 34 34)")
-    parser.add_argument("--hidden", type=int, nargs="+", default=[128], metavar="H", help="hidden layer widths (default 128)")
+    # Unset options take the trainer's defaults (BenchConfig reads them from the training config).
+    parser.add_argument("--population-size", type=int, metavar="N", help="members per generation (default: strategy.population_size)")
+    parser.add_argument("--batch-size", type=int, metavar="B", help="recordings per minibatch (default: train.batch_size)")
+    parser.add_argument("--time-bins", type=int, metavar="T", help="time bins per recording (default: data.num_time_bins)")
+    parser.add_argument("--input-shape", type=int, nargs=3, metavar=("P", "H", "W"), help="frame shape (default: the default data's pooled frames)")
+    parser.add_argument("--hidden", type=int, nargs="+", metavar="H", help="hidden layer widths (default: network.hidden_sizes)")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2, 4, 8, 16], metavar="R", help="EGGROLL ranks (must include 1)")
     parser.add_argument("--methods", nargs="+", metavar="NAME", help="time only these methods (default: all)")
     parser.add_argument("--repeats", type=int, metavar="K", help="timed generations per method (median reported; default 5)")
@@ -37,9 +38,9 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of data, parameters and noise")
     parser.add_argument("--no-rss", action="store_true", help="skip the per-method peak-memory runs in fresh processes")
     sweep = parser.add_argument_group("sweep")
-    sweep.add_argument("--populations", type=int, nargs="+", default=[64, 256, 1024, 4096], metavar="N")
-    sweep.add_argument("--hidden-widths", type=int, nargs="+", default=[128, 512, 2048], metavar="H")
-    sweep.add_argument("--sweep-methods", nargs="+", default=["eggroll_r1", "full_rank", "inference"], metavar="NAME")
+    sweep.add_argument("--populations", type=int, nargs="+", metavar="N", help="population sizes of the sweep (default: bench.config.SWEEP_POPULATIONS)")
+    sweep.add_argument("--hidden-widths", type=int, nargs="+", metavar="H", help="hidden widths of the sweep (default: bench.config.SWEEP_HIDDEN_SIZES)")
+    sweep.add_argument("--sweep-methods", nargs="+", metavar="NAME", help="methods timed at every sweep point (default: bench.config.SWEEP_METHODS)")
     sweep.add_argument(
         "--max-population", type=int, metavar="N",
         help="largest N for full-rank ES, evosax and the inference ceiling in the sweep (default: 1024 on CPU, none on GPU)",
@@ -51,27 +52,36 @@ def run(args: argparse.Namespace) -> int:
     from eggroll_snn import bench
 
     repeats = args.repeats if args.repeats is not None else (QUICK_REPEATS if args.quick else 5)
+    given = {
+        "population_size": args.population_size,
+        "batch_size": args.batch_size,
+        "time_bins": args.time_bins,
+        "input_shape": None if args.input_shape is None else tuple(args.input_shape),
+        "hidden_sizes": None if args.hidden is None else tuple(args.hidden),
+    }
     config = bench.BenchConfig(
-        population_size=args.population_size,
-        batch_size=args.batch_size,
-        time_bins=args.time_bins,
-        input_shape=tuple(args.input_shape),
-        hidden_sizes=tuple(args.hidden),
+        **{name: value for name, value in given.items() if value is not None},
         ranks=tuple(args.ranks),
         repeats=repeats,
         warmup=args.warmup,
         seed=args.seed,
     )
+    # Unset sweep options keep the sweep's own defaults (bench.config's SWEEP_* values).
+    sweep_options = {
+        name: tuple(value)
+        for name, value in (
+            ("sweep_methods", args.sweep_methods), ("populations", args.populations), ("hidden_sizes", args.hidden_widths)
+        )
+        if value is not None
+    }
     report = bench.benchmark_report(
         config,
         methods=None if args.methods is None else tuple(args.methods),
         sweep=args.sweep,
-        sweep_methods=tuple(args.sweep_methods),
         max_population=args.max_population,
         rss=not args.no_rss,
         log=lambda line: print(line, file=sys.stderr, flush=True),
-        populations=tuple(args.populations),
-        hidden_sizes=tuple(args.hidden_widths),
+        **sweep_options,
     )
     paths = bench.write_report(report, args.out)
     if args.json:

@@ -1,13 +1,15 @@
 """Training configuration: nested frozen dataclasses, TOML load/dump, command-line overrides.
 
-A :class:`TrainConfig` has four sections, each a frozen dataclass:
+A :class:`TrainConfig` has five sections, each a frozen dataclass:
 
 * ``data``: where the recordings are and how they become frames (mirrors
   :class:`eggroll_snn.data.frames.FrameConfig`), plus the validation fraction;
-* ``network``: the LIF network (mirrors :class:`eggroll_snn.snn.NetworkConfig` without the sizes
-  that the data fixes: ``input_size = 2 * (34 // pool)**2`` and ``num_classes = 10``);
-* ``strategy``: the evolution strategy (method, population, sigma, rank, optimiser, schedules);
-* ``train``: the generation loop (generations, minibatch, evaluation/checkpoint cadence, seed).
+* ``network``: the network's own options class, :class:`eggroll_snn.network.NetworkOptions`
+  (the sizes the data fixes, inputs per time bin and classes, come from the ``data`` section:
+  :meth:`TrainConfig.network_config`);
+* ``strategy``: the training method (method, population, sigma, rank, optimiser, schedules);
+* ``train``: the generation loop (generations, minibatch, evaluation/checkpoint cadence, seed);
+* ``fixed_point``: the integer arithmetic of ``network.neuron = "fixed_point"``.
 
 Every option is checked when the dataclass is built, so an invalid configuration cannot exist:
 a bad value raises :class:`~eggroll_snn.errors.ConfigError` naming the option (``section.key``),

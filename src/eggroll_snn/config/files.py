@@ -22,9 +22,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-from eggroll_snn.config.rules import _ALLOWED
 from eggroll_snn.config.sections import SECTIONS, TrainConfig
 from eggroll_snn.errors import ConfigError
+from eggroll_snn.options import ALLOWED as _ALLOWED
 
 
 def _type_name(hint: Any) -> str:

@@ -1,33 +1,13 @@
 """The checks every configuration section uses, and the rules that tie a section to its data set.
 
-:func:`_check` raises a :class:`~eggroll_snn.errors.ConfigError` naming the option, its value and
-the allowed range (and records the range, so a wrong-type error can state it too); the data
-rules size a network to the sensor of the data it reads (N-MNIST's, or a tonic data set's).
+The option check itself is :func:`eggroll_snn.options.check`; the data rules here size a network to the sensor of the data it reads (N-MNIST's, or a tonic data set's).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from eggroll_snn.data.tonic_source import describe, parse_source
 from eggroll_snn.errors import ConfigError
-
-_ALLOWED: dict[str, str] = {}
-"""``option -> allowed range`` as each section's checks state it; filled as sections are built, so a
-wrong-type error can state the range too (the checks stay the one home of each rule)."""
-
-
-def _default(library_class: type, name: str) -> Any:
-    """The default of option ``name`` in the library class it configures: the one home of each default."""
-    return library_class.__dataclass_fields__[name].default
-
-
-def _check(condition: bool, option: str, value: Any, allowed: str) -> None:
-    """Raise a :class:`ConfigError` naming ``option`` unless ``condition`` holds."""
-    _ALLOWED.setdefault(option, allowed)
-    if not condition:
-        raise ConfigError(f"option {option} = {value!r} is out of range: {allowed}")
-
+from eggroll_snn.options import check as _check
 
 MAX_DENSE_INPUTS = 16_384
 """Most inputs per time bin a dense layer takes (the first dense layer after any conv blocks): a

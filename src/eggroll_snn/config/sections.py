@@ -1,10 +1,11 @@
-"""The four sections of a training configuration and their checks (one frozen dataclass each).
+"""The five sections of a training configuration and their checks (one frozen dataclass each).
 
 Every option is checked when its section is built, so an invalid configuration cannot exist: a
 bad value raises :class:`~eggroll_snn.errors.ConfigError` naming the option (``section.key``),
-the value and the allowed range. The defaults come from the library classes each section
-configures (:func:`_default`), except the few a training run sets itself, each marked where it
-is set.
+the value and the allowed range. Each option is declared once: ``[network]`` *is* the network's
+options class and ``[fixed_point]`` the integer arithmetic's; the ``[data]`` and ``[strategy]``
+sections take their defaults from the library classes they configure (:func:`_default`), except
+the few a training run sets itself, each marked where it is set.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ import dataclasses
 import math
 from typing import Any, Literal, Optional
 
-from eggroll_snn.bptt import GRADIENT_METHODS, SurrogateGradient
-from eggroll_snn.config.rules import MAX_DENSE_INPUTS, _check, _default, check_dense_inputs, resolve_tonic
+from eggroll_snn.config.rules import MAX_DENSE_INPUTS, check_dense_inputs, resolve_tonic
 from eggroll_snn.data.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from eggroll_snn.data.frames import FrameConfig
 from eggroll_snn.data.nmnist import NUM_CLASSES
-from eggroll_snn.fixed_point_spec import FixedPointSection, check_fixed_point, make_spec
-from eggroll_snn.quantize import check_weight_format
-from eggroll_snn.snn import NetworkConfig
-from eggroll_snn.strategies import STRATEGIES, EggrollStrategy, StrategyConfig, max_rank
+from eggroll_snn.integer.spec import FixedPointSection, check_fixed_point, make_spec
+from eggroll_snn.network import NetworkConfig, NetworkOptions
+from eggroll_snn.options import check as _check, default_of as _default
+from eggroll_snn.perturbation import check_population_size
+from eggroll_snn.strategies import METHODS, EggrollStrategy, StrategyConfig, SurrogateGradient, check_rank
 
 NUM_POLARITIES = 2
 
@@ -59,10 +60,9 @@ class DataSection:
     """
 
     root: Optional[str] = None
-    # Two defaults set here: the frame transform keeps tonic's full resolution and 10 bins, the
-    # trainer pools 2 x 2 (a 4x smaller input layer) and uses 4 bins of 79 ms, which halve a
-    # member's work against 8 bins and pay for the trainer's larger population (README, "Time bins
-    # and population": 94.9 % against 94.4 % simulated validation, 3 seeds).
+    # Two defaults set here, where the trainer differs from the frame transform (which keeps tonic's
+    # full resolution and 10 bins): 2 x 2 pooling and few bins make a member's work small, so a
+    # larger population fits the default run's budget (the measurements: docs/results.md).
     num_time_bins: int = 4
     window_us: Optional[int] = _default(FrameConfig, "window_us")
     duration_us: int = _default(FrameConfig, "duration_us")
@@ -145,111 +145,14 @@ class DataSection:
 
 
 @dataclasses.dataclass(frozen=True)
-class NetworkSection:
-    """The LIF network; see :class:`eggroll_snn.snn.NetworkConfig` for the equations.
-
-    Attributes:
-      hidden_sizes: neurons per hidden LIF layer (one entry per layer; may be empty).
-      beta: membrane decay per time step of the hidden layers, ``v <- beta v + W s + b``.
-      threshold: spike threshold theta of the hidden layers.
-      reset: ``"subtract"`` (v <- v - theta after a spike) or ``"zero"`` (v <- 0).
-      readout: logits = ``"mean"`` or ``"max"`` of the read-out membrane over time, or
-        ``"spike_count"``: spike counts of a LIF output layer.
-      readout_beta: membrane decay of the non-spiking read-out layer.
-      learn_beta, learn_threshold: evolve per-neuron beta / theta instead of fixing them.
-      init_gain: initial weights are ``N(0, (init_gain / sqrt(fan_in))^2)``.
-      compute_dtype: ``"float32"`` or ``"bfloat16"`` for the matmuls (membranes stay float32).
-      weights: ``"float32"``, or ``"int8"`` / ``"int4"``: the network runs on its weights and biases
-        projected onto a per-layer integer grid (integers times a scale; see
-        :mod:`eggroll_snn.quantize`) and the saved model is on that grid.
-      conv_channels: output channels of each convolutional LIF block before the dense layers
-        (empty: a dense network); conv_kernel, conv_stride, conv_pool: their kernel side, stride
-        and sum-pooling window.
-      recurrent: every dense hidden LIF layer also gets its own previous spikes through a
-        recurrent weight (out, out) that starts at zero (see :mod:`eggroll_snn.snn`).
-      neuron: ``"float"`` (float32 membranes) or ``"fixed_point"``: the integer network of a digital
-        chip (int8 weights, saturating integer states, shift or 12-bit multiplier leak; options in
-        the ``[fixed_point]`` section, equations in :mod:`eggroll_snn.fixed_point`).
-    """
-
-    hidden_sizes: tuple[int, ...] = _default(NetworkConfig, "hidden_sizes")
-    beta: float = _default(NetworkConfig, "beta")
-    threshold: float = _default(NetworkConfig, "threshold")
-    reset: Literal["subtract", "zero"] = _default(NetworkConfig, "reset")
-    readout: Literal["mean", "max", "spike_count"] = _default(NetworkConfig, "readout")
-    readout_beta: float = _default(NetworkConfig, "readout_beta")
-    learn_beta: bool = _default(NetworkConfig, "learn_beta")
-    learn_threshold: bool = _default(NetworkConfig, "learn_threshold")
-    init_gain: float = _default(NetworkConfig, "init_gain")
-    compute_dtype: Literal["float32", "bfloat16"] = _default(NetworkConfig, "compute_dtype")
-    weights: Literal["float32", "int8", "int4"] = "float32"
-    conv_channels: tuple[int, ...] = _default(NetworkConfig, "conv_channels")
-    conv_kernel: int = _default(NetworkConfig, "conv_kernel")
-    conv_stride: int = _default(NetworkConfig, "conv_stride")
-    conv_pool: int = _default(NetworkConfig, "conv_pool")
-    recurrent: bool = _default(NetworkConfig, "recurrent")
-    neuron: Literal["float", "fixed_point"] = "float"  # the float network or a chip's integer one ([fixed_point])
-
-    def __post_init__(self) -> None:
-        check_weight_format(self.weights, "network.weights")
-        for index, size in enumerate(self.hidden_sizes):
-            _check(1 <= size <= 1_000_000, f"network.hidden_sizes[{index}]", size, "an integer 1..1000000")
-        _check(0.0 <= self.beta <= 1.0, "network.beta", self.beta, "a decay factor in [0, 1]")
-        _check(
-            math.isfinite(self.threshold) and self.threshold > 0, "network.threshold", self.threshold,
-            "a positive finite number",
-        )
-        _check(0.0 <= self.readout_beta <= 1.0, "network.readout_beta", self.readout_beta, "a decay factor in [0, 1]")
-        _check(
-            math.isfinite(self.init_gain) and self.init_gain > 0, "network.init_gain", self.init_gain,
-            "a positive finite number",
-        )
-        for index, channels in enumerate(self.conv_channels):
-            _check(1 <= channels <= 4096, f"network.conv_channels[{index}]", channels, "an integer 1..4096")
-        _check(1 <= self.conv_kernel <= 34, "network.conv_kernel", self.conv_kernel, "an integer 1..34")
-        _check(1 <= self.conv_stride <= 34, "network.conv_stride", self.conv_stride, "an integer 1..34")
-        _check(1 <= self.conv_pool <= 34, "network.conv_pool", self.conv_pool, "an integer 1..34")
-        _check(
-            not (self.recurrent and self.weights != "float32"), "network.recurrent", self.recurrent,
-            "false with integer weights (network.weights = int8/int4 has no grid for recurrent weights yet)",
-        )
-        _check(
-            not self.recurrent or len(self.hidden_sizes) > 0, "network.recurrent", self.recurrent,
-            "false without dense hidden layers (network.hidden_sizes): only they have recurrent weights",
-        )
-
-    def network_config(self, input_shape: tuple[int, int, int], num_classes: int = NUM_CLASSES) -> NetworkConfig:
-        """The :class:`eggroll_snn.snn.NetworkConfig` for frames of ``input_shape`` (P, H, W) per time step."""
-        return NetworkConfig(
-            input_size=math.prod(input_shape),
-            input_shape=tuple(input_shape),
-            conv_channels=tuple(self.conv_channels),
-            conv_kernel=self.conv_kernel,
-            conv_stride=self.conv_stride,
-            conv_pool=self.conv_pool,
-            recurrent=self.recurrent,
-            hidden_sizes=tuple(self.hidden_sizes),
-            num_classes=num_classes,
-            beta=self.beta,
-            threshold=self.threshold,
-            reset=self.reset,
-            readout=self.readout,
-            readout_beta=self.readout_beta,
-            learn_beta=self.learn_beta,
-            learn_threshold=self.learn_threshold,
-            init_gain=self.init_gain,
-            compute_dtype=self.compute_dtype,
-        )
-
-
-@dataclasses.dataclass(frozen=True)
 class StrategySection:
     """The evolution strategy. Fitness is **maximised**.
 
     Attributes:
-      method: a name in :data:`eggroll_snn.strategies.STRATEGIES` (``"eggroll"``, ``"full_rank"``) or
-        in :data:`eggroll_snn.bptt.GRADIENT_METHODS` (``"bptt"``: surrogate-gradient BPTT, which
-        uses only the learning-rate, optimiser, weight-decay and surrogate options).
+      method: a name in :data:`eggroll_snn.strategies.METHODS`: ``"eggroll"``, ``"full_rank"``,
+        ``"eggroll_integer"`` (a fixed-point network's members; ``"eggroll"`` means it there too) or
+        ``"bptt"`` (surrogate-gradient BPTT, which uses only the learning-rate, optimiser,
+        weight-decay and surrogate options).
       population_size: N members per generation (even when ``antithetic``).
       sigma: noise standard deviation; member i evaluates ``params + sigma * E_i``.
       rank: r of the low-rank EGGROLL perturbations ``A B^T / sqrt(r)``; a weight with min(m, n) < r
@@ -264,14 +167,12 @@ class StrategySection:
       sigma_final_fraction, learning_rate_final_fraction: the end value as a fraction of the start,
         in [0, 1].
       surrogate: BPTT only: ``"fast_sigmoid"`` or ``"arctan"``, the smooth step whose derivative
-        replaces the spike's (see :mod:`eggroll_snn.bptt`).
+        replaces the spike's (see :mod:`eggroll_snn.strategies.bptt`).
       surrogate_slope: BPTT only: its slope k > 0 (derivative k/2 at the threshold).
     """
 
     method: str = "eggroll"
-    # Set here: the trainer's population of 1,024 members (the library's StrategyConfig keeps 512),
-    # measured with 4 time bins and 3,000 generations (see DataSection.num_time_bins).
-    population_size: int = 1024
+    population_size: int = _default(StrategyConfig, "population_size")
     sigma: float = _default(StrategyConfig, "sigma")
     rank: int = _default(EggrollStrategy, "rank")
     learning_rate: float = _default(StrategyConfig, "learning_rate")
@@ -289,13 +190,8 @@ class StrategySection:
     surrogate_slope: float = _default(SurrogateGradient, "surrogate_slope")
 
     def __post_init__(self) -> None:
-        methods = tuple(STRATEGIES) + tuple(GRADIENT_METHODS)
-        _check(self.method in methods, "strategy.method", self.method, f"one of {', '.join(sorted(methods))}")
-        _check(2 <= self.population_size <= 1_000_000, "strategy.population_size", self.population_size, "an integer 2..1000000")
-        _check(
-            not self.antithetic or self.population_size % 2 == 0, "strategy.population_size", self.population_size,
-            "an even number while strategy.antithetic = true (members 2k, 2k+1 are +sigma/-sigma pairs)",
-        )
+        _check(self.method in METHODS, "strategy.method", self.method, f"one of {', '.join(sorted(METHODS))}")
+        check_population_size(self.population_size, self.antithetic)
         _check(math.isfinite(self.sigma) and self.sigma > 0, "strategy.sigma", self.sigma, "a positive finite number")
         _check(self.rank >= 1, "strategy.rank", self.rank, "a positive integer")
         _check(
@@ -378,6 +274,9 @@ class TrainSection:
             )
 
 
+#: The ``[network]`` section is the network's own options class: each option declared once.
+NetworkSection = NetworkOptions
+
 SECTIONS: dict[str, type] = {
     "data": DataSection,
     "network": NetworkSection,
@@ -399,18 +298,18 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_fixed_point(self)
-        # A low-rank method's rank is bounded by the network's weights (the rule: strategies.max_rank).
         network = self.network_config()  # raises on impossible conv blocks
         check_dense_inputs(self.data, network)
-        method_class = STRATEGIES.get(self.strategy.method)
-        if method_class is not None and "rank" in method_class.__dataclass_fields__:
-            shapes = network.weight_shapes
-            widest = max_rank(shapes)
-            _check(
-                self.strategy.rank <= widest, "strategy.rank", self.strategy.rank,
-                f"at most {widest}, the largest min(m, n) of the network's weight matrices "
-                f"({', '.join(f'{m}x{n}' for m, n in shapes)}; narrower weights use their full rank)",
-            )
+        if "rank" in METHODS[self.method].__dataclass_fields__:  # a low-rank method's rank fits the weights
+            check_rank(self.strategy.rank, network.weight_shapes)
+
+    @property
+    def method(self) -> str:
+        """The registered method that trains this config: ``strategy.method``, except that EGGROLL on a
+        fixed-point network is its integer form (``"eggroll_integer"``)."""
+        if self.network.neuron == "fixed_point" and self.strategy.method == "eggroll":
+            return "eggroll_integer"
+        return self.strategy.method
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Plain nested dict (tuples as lists), the form written to TOML and JSON."""
@@ -422,12 +321,10 @@ class TrainConfig:
             for name in SECTIONS
         }
 
-    def network_config(self):
-        """The :class:`eggroll_snn.snn.NetworkConfig` this config describes (input size from its frame options)."""
-        network = self.network.network_config(self.data.input_shape, self.data.num_classes)
-        if self.network.neuron == "fixed_point":  # the chip's integer arithmetic (eggroll_snn.fixed_point)
-            network = dataclasses.replace(network, fixed_point=make_spec(self.fixed_point, self.network))
-        return network
+    def network_config(self) -> NetworkConfig:
+        """The :class:`eggroll_snn.network.NetworkConfig` this config describes (input size from its frame options)."""
+        fixed_point = make_spec(self.fixed_point, self.network) if self.network.neuron == "fixed_point" else None
+        return self.network.network_config(self.data.input_shape, self.data.num_classes, fixed_point)
 
 
 def _plain(value: Any) -> Any:

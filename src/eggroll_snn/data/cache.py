@@ -79,10 +79,10 @@ def load_split_frames(
       progress: show a progress bar while preprocessing.
       skip_bad: leave out bad recordings (each one is reported in a warning and listed in the
         cache's JSON file) instead of raising.
-      workers: processes for preprocessing, used only for splits of at least 5,000 recordings.
-        One process preprocesses 60,000 recordings in about 15 s; a second one did not pay on a
-        busy 2-core machine (``benchmarks/preprocess.py``), and worker processes are started with
-        "spawn", which re-imports the calling script (it needs an ``if __name__ == "__main__"`` guard).
+      workers: processes for preprocessing, used only for splits of at least 5,000 recordings
+        (whether a second one pays is measured by ``benchmarks/preprocess.py``). Worker processes
+        are started with "spawn", which re-imports the calling script (it needs an
+        ``if __name__ == "__main__"`` guard).
       skipped: when given, each recording left out by ``skip_bad`` is appended to it as
         ``{"split", "source", "reason"}``.
 

@@ -14,7 +14,7 @@ Euler over a step ``dt`` (:mod:`eggroll_snn.export.simulate` states the order) g
     v[t] = v[t-1] + (dt / tau) (v_leak - v[t-1] + r I[t])
 
 Choosing ``tau = dt / (1 - beta)``, ``r = tau / dt`` and ``v_leak = 0`` turns this into the
-network's discrete update ``v[t] = beta v[t-1] + I[t]`` (see :mod:`eggroll_snn.snn`); ``dt``
+network's discrete update ``v[t] = beta v[t-1] + I[t]`` (see :mod:`eggroll_snn.network`); ``dt``
 only sets the time scale of ``tau`` and cancels out of the discrete dynamics. A layer without
 leak (``beta = 1``, infinite ``tau``) becomes ``nir.IF`` / ``nir.I`` (``dv/dt = r I``) with
 ``r = 1 / dt``.
@@ -72,8 +72,8 @@ import numpy as np
 from eggroll_snn import __version__
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.export.simulate import check_dt
-from eggroll_snn.quantize import nir_annotations
-from eggroll_snn.snn import MIN_THRESHOLD
+from eggroll_snn.integer.grid import nir_annotations
+from eggroll_snn.network import MIN_THRESHOLD
 
 DISCRETISATION = "forward_euler"
 
@@ -82,7 +82,7 @@ def _effective_constant(layer: Mapping[str, Any], name: str, default: float, siz
     """A layer's per-neuron ``beta`` or ``threshold`` as the network uses it, float64 (size,).
 
     A learned vector in the layer takes precedence over the config's scalar; the same limits as
-    in :mod:`eggroll_snn.snn` apply (``beta`` clipped to [0, 1], ``threshold >= MIN_THRESHOLD``),
+    in :mod:`eggroll_snn.network` apply (``beta`` clipped to [0, 1], ``threshold >= MIN_THRESHOLD``),
     so the graph holds the values the trained network actually ran with.
     """
     values = np.broadcast_to(np.asarray(layer.get(name, default), dtype=np.float64), (size,)).copy()
@@ -259,16 +259,16 @@ def to_nir(
 
     Args:
       params: ``{"layers": [{"weight": (out, in), "bias": (out,)}, ...]}`` as made by
-        :func:`eggroll_snn.snn.init_params`; the last layer is the read-out. Optional per-layer
+        :func:`eggroll_snn.network.init_params`; the last layer is the read-out. Optional per-layer
         ``"beta"``/``"threshold"`` vectors override the config's scalars.
-      network_config: the :class:`eggroll_snn.snn.NetworkConfig` the parameters were trained with.
+      network_config: the :class:`eggroll_snn.network.NetworkConfig` the parameters were trained with.
       dt: the duration of one time step (one frame time bin) in seconds; it only sets the time
         scale of ``tau`` and cancels out of the discrete dynamics.
       frame_shape: ``(T, P, H, W)`` of the frames the network reads, recorded in the metadata;
         ``P * H * W`` must equal ``network_config.input_size``.
       metadata: extra entries for the graph metadata (strings, numbers, lists of numbers, dicts).
       integer_weights: for a model trained with integer weights, its record from ``model.json``
-        (``"weights"``, see :func:`eggroll_snn.quantize.describe`): the weights and biases must be
+        (``"weights"``, see :func:`eggroll_snn.integer.grid.describe`): the weights and biases must be
         integers times their layer's scale; each Affine node's metadata then holds ``weight_int``,
         ``bias_int`` and ``scale`` (``weight == weight_int * scale`` exactly) and the graph
         metadata the format, ``q_max`` and the scales.

@@ -24,7 +24,7 @@ import numpy as np
 from eggroll_snn.data.source import load_frames
 from eggroll_snn.data.splits import validation_split  # the trainer's rule: "validation" = what training held out
 from eggroll_snn.errors import ConfigError, ExportError
-from eggroll_snn.export.fixed_point import nir_form
+from eggroll_snn.integer.export import nir_form
 from eggroll_snn.export.nir import to_nir
 from eggroll_snn.export.simulate import evaluation_order, simulate_nir
 from eggroll_snn.run_folder import load_model

@@ -1,6 +1,6 @@
 """An independent NIR interpreter: runs a NIR graph from NIR's own node equations.
 
-Written from the NIR node definitions alone (it does not use :mod:`eggroll_snn.snn`), so that
+Written from the NIR node definitions alone (it does not use :mod:`eggroll_snn.network`), so that
 agreement between it and the trained network checks an export. Neuron equations are stepped with
 forward Euler over ``dt`` in float64, from zero state, once per time step ``t``:
 

@@ -24,7 +24,7 @@ other parameter (biases, learned leaks, thresholds) gets dense Gaussian noise he
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +32,7 @@ import numpy as np
 import optax
 
 from eggroll_snn.errors import ConfigError, TrainingError
+from eggroll_snn.perturbation import check_population_size
 from eggroll_snn.strategies import noise
 from eggroll_snn.strategies.shaping import SHAPINGS
 
@@ -54,6 +55,49 @@ class StrategyState(NamedTuple):
     opt_state: Any
     key: jax.Array
     generation: jax.Array
+
+
+class Objective(NamedTuple):
+    """What a method improves on a minibatch (static: closed over by the compiled step).
+
+    Attributes:
+      network: the :class:`~eggroll_snn.network.NetworkConfig` (a gradient method differentiates
+        through it).
+      evaluate: ``(params, perturbations, inputs, labels) -> (loss (n,), accuracy (n,))`` of the
+        population members (the trainer's: :func:`eggroll_snn.training.evaluators.population_evaluator`).
+      fitness: ``"cross_entropy"`` (fitness = minus the member's mean cross-entropy) or
+        ``"accuracy"`` (its minibatch accuracy); maximised.
+    """
+
+    network: Any
+    evaluate: Callable
+    fitness: str = "cross_entropy"
+
+
+class GenerationMetrics(NamedTuple):
+    """What one generation of any method reports (scalars; the run folder logs the first seven).
+
+    Attributes:
+      fitness_mean, fitness_max: mean and best fitness of the members with a finite fitness
+        (a gradient method: ``-loss`` of its parameters).
+      train_loss, train_accuracy: the members' mean minibatch cross-entropy and accuracy.
+      invalid_fitness: members whose fitness was not finite.
+      sigma, learning_rate: the noise scale and step size used this generation.
+      all_fitness_nan: no member had a finite fitness: the state was kept and training must stop.
+    """
+
+    fitness_mean: jax.Array
+    fitness_max: jax.Array
+    train_loss: jax.Array
+    train_accuracy: jax.Array
+    invalid_fitness: jax.Array
+    sigma: jax.Array
+    learning_rate: jax.Array
+    all_fitness_nan: jax.Array
+
+
+def _finite_mean(values: jax.Array, finite: jax.Array) -> jax.Array:
+    return jnp.sum(jnp.where(finite, values, 0.0)) / jnp.maximum(jnp.sum(finite), 1)
 
 
 @dataclass(frozen=True)
@@ -146,7 +190,7 @@ class StrategyConfig(OptimizerConfig):
       sigma_final_fraction: end value / start value, in [0, 1].
     """
 
-    population_size: int = 512
+    population_size: int = 1024
     sigma: float = 0.05
     fitness_shaping: str = "centered_rank"
     antithetic: bool = True
@@ -155,14 +199,7 @@ class StrategyConfig(OptimizerConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        size = self.population_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 2:
-            raise ConfigError(f"population_size={size!r} must be an integer >= 2")
-        if self.antithetic and size % 2:
-            raise ConfigError(
-                f"population_size={size} is odd, but antithetic=True evaluates members in +/- pairs "
-                "(2k, 2k+1); use an even population_size or antithetic=False"
-            )
+        check_population_size(self.population_size, self.antithetic)
         if not (isinstance(self.sigma, (int, float)) and np.isfinite(self.sigma) and self.sigma > 0):
             raise ConfigError(f"sigma={self.sigma!r} must be a finite number > 0")
         _require_choice("fitness_shaping", self.fitness_shaping, tuple(SHAPINGS))
@@ -186,6 +223,8 @@ class EvolutionStrategy(StrategyConfig):
     """
 
     name: ClassVar[str] = "base"
+    #: Members that :meth:`generation` evaluates (the trainer may split them over devices).
+    has_population: ClassVar[bool] = True
     #: Whether evaluating an antithetic pair's first layer once pays (see ``shares_pairs``).
     pair_sharing: ClassVar[bool] = False
 
@@ -315,6 +354,35 @@ class EvolutionStrategy(StrategyConfig):
         return new_state, info
 
 
+    def generation(self, state: StrategyState, inputs: jax.Array, labels: jax.Array, objective: Objective):
+        """One generation on a minibatch: ask, evaluate every member, tell.
+
+        Args:
+          state: the strategy state.
+          inputs: ``(B, T, input_size)`` float32, the minibatch all members share.
+          labels: ``(B,)`` int.
+          objective: the network, the population evaluation and the fitness.
+
+        Returns:
+          ``(new_state, GenerationMetrics)``.
+        """
+        perturbations = self.ask(state)
+        losses, accuracies = objective.evaluate(state.params, perturbations, inputs, labels)
+        member_fitness = -losses if objective.fitness == "cross_entropy" else accuracies
+        new_state, info = self.tell(state, member_fitness)
+        finite = jnp.isfinite(member_fitness)
+        metrics = GenerationMetrics(
+            fitness_mean=_finite_mean(member_fitness, finite),
+            fitness_max=jnp.max(jnp.where(finite, member_fitness, -jnp.inf)),
+            train_loss=_finite_mean(losses, finite),
+            train_accuracy=_finite_mean(accuracies, finite),
+            invalid_fitness=info["invalid_fitness"],
+            sigma=info["sigma"],
+            learning_rate=info["learning_rate"],
+            all_fitness_nan=info["all_fitness_nan"],
+        )
+        return new_state, metrics
+
 def all_fitness_nan_error(
     generation: int | None = None, kept: str = "the last good checkpoint is kept", options: str = "sigma or learning_rate"
 ) -> TrainingError:
@@ -340,6 +408,8 @@ __all__ = [
     "StrategyConfig",
     "StrategyState",
     "EvolutionStrategy",
+    "Objective",
+    "GenerationMetrics",
     "all_fitness_nan_error",
     "raise_if_all_fitness_nan",
     "OPTIMIZERS",

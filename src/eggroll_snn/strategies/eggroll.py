@@ -28,10 +28,26 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from eggroll_snn.errors import ConfigError
+from eggroll_snn.options import check, is_integer
 from eggroll_snn.perturbation import LowRank
 from eggroll_snn.strategies import noise
 from eggroll_snn.strategies.base import EvolutionStrategy
+
+
+def check_rank(rank: int, weight_shapes, option: str = "strategy.rank") -> None:
+    """The one rank rule: ``rank`` may not exceed the largest ``min(m, n)`` of the weights (each
+    weight uses ``min(rank, m, n)``, so a larger rank would clip every weight).
+
+    Raises:
+      ConfigError: naming ``option``, the bound and the shapes.
+    """
+    weight_shapes = [tuple(shape) for shape in weight_shapes]
+    widest = max_rank(weight_shapes, default=rank)
+    check(
+        rank <= widest, option, rank,
+        f"at most {widest}, the largest min(m, n) of the network's weight matrices "
+        f"({', '.join(f'{m}x{n}' for m, n in weight_shapes)}; narrower weights use their full rank)",
+    )
 
 
 def max_rank(weight_shapes, default: int = 1) -> int:
@@ -58,21 +74,14 @@ class EggrollStrategy(EvolutionStrategy):
 
     def __post_init__(self):
         super().__post_init__()
-        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
-            raise ConfigError(f"rank={self.rank!r} must be a positive integer")
+        check(is_integer(self.rank) and self.rank >= 1, "strategy.rank", self.rank, "a positive integer")
 
     def layer_rank(self, shape: tuple[int, int]) -> int:
         """The rank used for a weight of ``shape`` (m, n): ``min(rank, m, n)``."""
         return min(self.rank, *shape)
 
     def _check_params(self, params) -> None:
-        weights = [leaf.shape for leaf in jax.tree_util.tree_leaves(params) if leaf.ndim == 2]
-        widest = max_rank(weights, default=self.rank)
-        if self.rank > widest:
-            raise ConfigError(
-                f"rank={self.rank} exceeds min(m, n) = {widest} of every weight "
-                f"({', '.join(f'{m} x {n}' for m, n in weights)}); use rank <= {widest}"
-            )
+        check_rank(self.rank, [leaf.shape for leaf in jax.tree_util.tree_leaves(params) if leaf.ndim == 2])
 
     def _weight_perturbations(self, keys, shape, member_scales):
         rank = self.layer_rank(shape)
@@ -88,4 +97,4 @@ class EggrollStrategy(EvolutionStrategy):
         return jnp.einsum("kmr,knr->mn", weighted, b) / math.sqrt(rank)
 
 
-__all__ = ["EggrollStrategy", "max_rank"]
+__all__ = ["EggrollStrategy", "check_rank", "max_rank"]

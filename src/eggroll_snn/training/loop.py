@@ -14,7 +14,6 @@ parameters as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,17 +22,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eggroll_snn import checkpoint, distributed, run_folder, snn
+from eggroll_snn import checkpoint, distributed, run_folder
 from eggroll_snn.config import TrainConfig, options_missing_at_default
 from eggroll_snn.data.source import load_frames
-from eggroll_snn.data.tonic_source import SPLIT_RECORD, split_record
 from eggroll_snn.errors import CheckpointError, ConfigError, TrainingError
-from eggroll_snn.hil.client import external_population
-from eggroll_snn.quantize import WeightGrid, integer_tree, model_on_grid
+from eggroll_snn.integer.grid import WeightGrid
+from eggroll_snn.network import NetworkConfig, init_params
 from eggroll_snn.scoring import accuracy_report, mean_cross_entropy, predict_logits
-from eggroll_snn.strategies import all_fitness_nan_error
+from eggroll_snn.strategies import Objective, all_fitness_nan_error
 from eggroll_snn.training import step as step_module
 from eggroll_snn.training.data import TrainingData, prepare_data
+from eggroll_snn.training.evaluators import PopulationEvaluation
 from eggroll_snn.training.progress import Progress
 
 
@@ -100,7 +99,7 @@ def initial_params_from_run(run_dir: str, like: Any) -> Any:
 
 
 def initial_state(
-    config: TrainConfig, strategy, network: snn.NetworkConfig, use_init_from: bool = True
+    config: TrainConfig, strategy, network: NetworkConfig, use_init_from: bool = True
 ) -> tuple[TrainingState, jax.Array]:
     """Generation-0 state and the minibatch key, all derived from ``train.seed``.
 
@@ -108,7 +107,7 @@ def initial_state(
     """
     root = jax.random.key(config.train.seed)
     init_key, noise_key, data_key = (jax.random.fold_in(root, purpose) for purpose in range(3))
-    params = snn.init_params(init_key, network)
+    params = init_params(init_key, network)
     if use_init_from and config.train.init_from is not None:
         params = initial_params_from_run(config.train.init_from, params)
     state = TrainingState(
@@ -121,7 +120,7 @@ def initial_state(
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train the network of ``config`` with its strategy; write everything to ``run_dir``.
+    """Train the network of ``config`` with its method; write everything to ``run_dir``.
 
     Args:
       config: the resolved configuration.
@@ -146,42 +145,21 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     run_dir = distributed.process_run_dir(run_dir)  # the run folder itself on one process
     run_folder.check_run_dir(config, run_dir, resume)
     network = config.network_config()
-    strategy = step_module.strategy_from_config(config)
-    population = step_module.sharded_population(config, network, strategy)  # None: one device
-    metrics_path, checkpoint_dir = run_dir / run_folder.METRICS_FILE, run_dir / run_folder.CHECKPOINT_DIR
+    method = step_module.strategy_from_config(config)
+    population = PopulationEvaluation(config, network, method)  # device options checked before any file
     # A resumed run's state comes from its checkpoint; train.init_from only seeds a new run.
-    state, data_key = initial_state(config, strategy, network, use_init_from=not resume)
+    state, data_key = initial_state(config, method, network, use_init_from=not resume)
     data, skipped = prepare_data(config, progress=progress)
-    run_folder.write_config(config, run_dir)
-    if config.data.skip_bad:  # only now: a run that cannot read its data or model leaves no folder
-        run_folder.write_json(run_dir / run_folder.SKIPPED_FILE, skipped)
-    if config.data.source == "tonic":  # state the splits (and where the test split came from)
-        split_labels = {"train": np.asarray(data.train_labels), "validation": data.validation_labels, "test": data.test_labels}
-        run_folder.write_json(run_dir / SPLIT_RECORD, split_record(config.data, split_labels))
+    split_labels = {"train": np.asarray(data.train_labels), "validation": data.validation_labels, "test": data.test_labels}
+    run_folder.start_run(config, run_dir, skipped, split_labels)
     wall_offset = 0.0
     if resume:
-        found = checkpoint.latest_valid_checkpoint(checkpoint_dir)
-        if found is not None:
-            like = jax.eval_shape(lambda: state)
-            # Options added since the checkpoint was written (e.g. data.source) count only when set.
-            added = options_missing_at_default(found.metadata.get("config") or {}, config)
-            state = checkpoint.load_checkpoint(found, like, config=config.to_dict(), ignore=run_folder.RESUMABLE_CHANGES + added)
-            wall_offset = float(found.metadata.get("wall_time_s", 0.0))
-        else:
-            print(f"no valid checkpoint in {checkpoint_dir}: starting from generation 0", flush=True)
-        run_folder.truncate_metrics(metrics_path, found.generation if found is not None else 0)
+        state, wall_offset = resumed_state(config, run_dir, state)
     state = strongly_typed(state)
-
-    sharded = population is not None
-    loop = Loop(
-        config, network, data, checkpoint_dir, metrics_path, wall_offset, population.compile_chunk if sharded else None
-    )
-    # With fixed_point.evaluator an external process computes the population (eggroll_snn.hil).
-    with external_population(config, network) as external:
-        step = step_module.make_generation_step(
-            strategy, network, config.train, data_key, external or (population.evaluate if sharded else None),
-            weight_grid=WeightGrid.for_network(config.network.weights, network),
-        )
+    with population:
+        objective = Objective(network, population.evaluate, config.train.fitness)
+        step = step_module.make_generation_step(method, objective, config.train, data_key)
+        loop = Loop(config, network, data, run_dir, wall_offset, population.compile_chunk)
         bar = Progress(progress, config.train.generations, int(state.strategy.generation))
         try:
             state = loop.run(step, state, bar)
@@ -194,6 +172,24 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     return finish(config, run_dir, state, network, loop.wall_time())
 
 
+def resumed_state(config: TrainConfig, run_dir: Path, state: TrainingState) -> tuple[TrainingState, float]:
+    """The state of the newest valid checkpoint (``state`` when there is none) and the training
+    seconds before it; ``metrics.jsonl`` is cut back to its generation."""
+    checkpoint_dir = run_dir / run_folder.CHECKPOINT_DIR
+    found = checkpoint.latest_valid_checkpoint(checkpoint_dir)
+    wall_offset = 0.0
+    if found is not None:
+        like = jax.eval_shape(lambda: state)
+        # Options added since the checkpoint was written (e.g. data.source) count only when set.
+        added = options_missing_at_default(found.metadata.get("config") or {}, config)
+        state = checkpoint.load_checkpoint(found, like, config=config.to_dict(), ignore=run_folder.RESUMABLE_CHANGES + added)
+        wall_offset = float(found.metadata.get("wall_time_s", 0.0))
+    else:
+        print(f"no valid checkpoint in {checkpoint_dir}: starting from generation 0", flush=True)
+    run_folder.truncate_metrics(run_dir / run_folder.METRICS_FILE, found.generation if found is not None else 0)
+    return state, wall_offset
+
+
 def strongly_typed(tree: Any) -> Any:
     """Drop weak types so a freshly initialised and a loaded state match one compiled signature."""
     return jax.tree_util.tree_map(
@@ -204,14 +200,11 @@ def strongly_typed(tree: Any) -> Any:
 class Loop:
     """The generation loop of one training session (chunks of scanned generations)."""
 
-    def __init__(
-        self, config, network, data: TrainingData, checkpoint_dir: Path, metrics_path: Path, wall_offset: float,
-        compile_chunk=None,
-    ):
+    def __init__(self, config, network, data: TrainingData, run_dir: Path, wall_offset: float, compile_chunk):
         self.config, self.network, self.data = config, network, data
         # (step, state, frames, labels, length) -> compiled chunk; distributed.py's spans a mesh.
-        self.compile_chunk = step_module.compile_chunk if compile_chunk is None else compile_chunk
-        self.checkpoint_dir, self.metrics_path = checkpoint_dir, metrics_path
+        self.compile_chunk = compile_chunk
+        self.checkpoint_dir, self.metrics_path = run_dir / run_folder.CHECKPOINT_DIR, run_dir / run_folder.METRICS_FILE
         self.wall_offset = wall_offset
         self.session_start = time.perf_counter()
         self.committed = None  # the newest state whose metrics lines are all written
@@ -253,7 +246,7 @@ class Loop:
         compiled = {}
         generation = int(state.strategy.generation)
         self.committed = state
-        with open(self.metrics_path, "a", encoding="utf-8") as metrics_file:
+        with run_folder.MetricsLog(self.metrics_path) as log:
             while generation < total:
                 # Chunks end on multiples of per_call, so a resumed run cuts the same chunks.
                 length = min(per_call - generation % per_call, total - generation)
@@ -262,23 +255,14 @@ class Loop:
                         step, state.strategy, self.data.train_frames, self.data.train_labels, length
                     )
                 chunk_start = time.perf_counter()
-                strategy_state, metrics = compiled[length](
-                    state.strategy, self.data.train_frames, self.data.train_labels
-                )
+                strategy_state, metrics = compiled[length](state.strategy, self.data.train_frames, self.data.train_labels)
                 metrics = jax.device_get(metrics)
                 seconds = (time.perf_counter() - chunk_start) / length
-                failed = np.flatnonzero(metrics["all_fitness_nan"])
+                failed = np.flatnonzero(metrics.all_fitness_nan)
                 completed = length if len(failed) == 0 else int(failed[0])
-                lines = [
-                    {
-                        "generation": generation + offset + 1,
-                        **{name: run_folder.json_number(metrics[name][offset]) for name in run_folder.METRIC_FIELDS[1:8]},
-                        "seconds_per_generation": seconds,
-                    }
-                    for offset in range(completed)
-                ]
+                lines = run_folder.metric_lines(generation, metrics, completed, seconds)
                 if len(failed):
-                    self._write(metrics_file, lines)
+                    log.write(lines, self.wall_time())
                     raise self._all_nan_error(generation + completed + 1)
                 generation += length
                 state = state._replace(strategy=strategy_state)
@@ -286,7 +270,7 @@ class Loop:
                 last = generation == total or (train.max_seconds is not None and self.wall_time() >= train.max_seconds)
                 if generation % train.eval_every == 0 or last:
                     state = self._validate(state, generation, lines[-1])
-                self._write(metrics_file, lines)
+                log.write(lines, self.wall_time())
                 self.committed = state
                 if generation % train.checkpoint_every == 0 or last:
                     self.save(state)
@@ -294,11 +278,6 @@ class Loop:
                 if last:
                     break
         return state
-
-    def _write(self, metrics_file, lines: list[dict]) -> None:
-        wall_time = self.wall_time()
-        metrics_file.write("".join(json.dumps({**line, "wall_time_s": wall_time}) + "\n" for line in lines))
-        metrics_file.flush()
 
     def _all_nan_error(self, generation: int) -> TrainingError:
         found = checkpoint.latest_valid_checkpoint(self.checkpoint_dir)
@@ -310,19 +289,7 @@ def finish(config: TrainConfig, run_dir: Path, state: TrainingState, network, wa
     """Save the selected model, evaluate it once on the test split, write ``summary.json``."""
     best_generation = int(state.best_generation)
     best_accuracy = float(state.best_accuracy)
-    # Integer-weight runs save Q(W) (exactly on the grid) and record the scales under "weights".
-    model_params, weight_record = model_on_grid(WeightGrid.for_network(config.network.weights, network), state.best_params)
-    checkpoint.save_tree(
-        run_dir / run_folder.MODEL_STEM,
-        model_params,
-        {"config": config.to_dict(), "generation": best_generation, "validation_accuracy": best_accuracy, **weight_record},
-    )
-    if weight_record:  # the integer arrays themselves, for integer hardware
-        checkpoint.save_tree(run_dir / run_folder.INTEGER_MODEL_STEM, integer_tree(model_params, weight_record["weights"]), weight_record)
-    if network.fixed_point is not None:  # the chip's integers, plain .npz + .json
-        run_folder.export_integer(
-            model_params, network.fixed_point, run_dir / run_folder.FIXED_POINT_MODEL_STEM, {"generation": best_generation}
-        )
+    model_params = run_folder.write_model(config, run_dir, state.best_params, best_generation, best_accuracy)
     test_frames, test_labels = load_frames(config.data, "test")
     logits = predict_logits(model_params, test_frames, network, config.train.eval_batch_size)
     report = accuracy_report(logits.argmax(axis=1), test_labels, network.num_classes)
@@ -352,4 +319,4 @@ def finish(config: TrainConfig, run_dir: Path, state: TrainingState, network, wa
     )
 
 
-__all__ = ["TrainingState", "TrainResult", "initial_state", "train", "Loop", "finish"]
+__all__ = ["TrainingState", "TrainResult", "initial_state", "train", "resumed_state", "Loop", "finish"]

@@ -4,7 +4,7 @@ Reference: B. Sarkar et al., "Evolution Strategies at the Hyperscale" (EGGROLL),
 integer-only language models perturb int8 weights with integer low-rank noise.
 
 The mean parameters stay float masters in the float network's units; the network runs on their
-fixed-point form ``W_int = round(W * 2**F)`` (see :mod:`eggroll_snn.fixed_point`). Noise is put on
+fixed-point form ``W_int = round(W * 2**F)`` (see :mod:`eggroll_snn.integer.arithmetic`). Noise is put on
 the integer grid *before* it reaches the network, so nothing is rounded inside a member::
 
     A_k = round(alpha a_k),  B_k = round(alpha b_k),  alpha = sqrt(sigma 2**F / sqrt(r))
@@ -24,7 +24,7 @@ needs its dense m x n matrix (what EGGROLL avoids: the members would cost full-r
 integer factors keep the low-rank product ``x W_int^T + (x B) A^T`` in integer arithmetic. The
 price: a member's weights ``W_int +- A B^T`` are integers wider than ``weight_bits`` (not clipped);
 only the centre ``W_int``, what is deployed, is int8. Float masters: Adam's updates smaller than
-one integer step accumulate instead of vanishing (straight-through, as in :mod:`eggroll_snn.quantize`).
+one integer step accumulate instead of vanishing (straight-through, as in :mod:`eggroll_snn.integer.grid`).
 """
 
 from __future__ import annotations

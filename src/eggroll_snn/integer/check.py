@@ -1,8 +1,8 @@
 """Bit-exact check of a fixed-point run: the int64 reference against the JAX network on a whole split.
 
-``python -m eggroll_snn.tools.check_fixed_point RUN_DIR [--data ROOT] [--split test]`` runs the run's
+``python -m eggroll_snn.integer.check RUN_DIR [--data ROOT] [--split test]`` runs the run's
 exported integer model (``model_fixed_point.npz`` + ``.json``) through
-:mod:`eggroll_snn.integer_reference` and its ``model.npz`` through the JAX path, on every recording
+:mod:`eggroll_snn.integer.reference` and its ``model.npz`` through the JAX path, on every recording
 of the split, and compares every spike, membrane, synaptic current, read-out membrane and read-out
 value. Prints one JSON object; exits 1 when anything differs, 2 on an unreadable run (one line).
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from eggroll_snn import integer_reference, snn
+from eggroll_snn.integer import reference as integer_reference
+from eggroll_snn.network import forward_with_state
 from eggroll_snn.errors import ConfigError, EggrollSNNError
 from eggroll_snn.data.source import load_frames
 from eggroll_snn.run_folder import FIXED_POINT_MODEL_STEM, load_integer, load_model
@@ -41,7 +41,7 @@ def check_run(run_dir: str | Path, data_root: str | Path | None = None, split: s
     arrays, record = load_integer(run_dir / FIXED_POINT_MODEL_STEM)
     weights, biases = integer_reference.load_model(arrays)
     frames, labels = load_frames(config.data, split, data_root)
-    forward = jax.jit(lambda params, inputs: snn.forward_with_state(params, inputs, network))
+    forward = jax.jit(lambda params, inputs: forward_with_state(params, inputs, network))
     compared = spikes_compared = mismatches = 0
     predictions = {"jax": [], "reference": []}
     for start in range(0, len(labels), batch_size):
@@ -72,7 +72,7 @@ def check_run(run_dir: str | Path, data_root: str | Path | None = None, split: s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eggroll_snn.tools.check_fixed_point", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m eggroll_snn.integer.check", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", metavar="RUN_DIR")
     parser.add_argument("--data", default=None, help="data root (default: the run's)")
     parser.add_argument("--split", default="test", choices=("train", "test"))

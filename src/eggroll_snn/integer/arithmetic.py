@@ -45,7 +45,7 @@ The decay ``D`` is one of two chips' leak arithmetic (``fixed_point.leak``):
 ``fixed_point.synapse_beta`` (default 0: ``D_syn(z) = 0``, so ``I[t] = sat(W_int x[t])``, the
 float network's current-based neuron).
 
-**Population members** (see :class:`eggroll_snn.strategies.integer_eggroll.IntegerEggrollStrategy`)
+**Population members** (see :class:`eggroll_snn.integer.strategy.IntegerEggrollStrategy`)
 carry integer perturbations: a weight's member perturbation is ``LowRank(a, b, scale)`` with
 integer-valued factors and ``scale = +-2**-F``, so member ``i``'s integer weight is
 ``W_int + sign_i * A B^T`` (integers, exact; never formed: its currents are
@@ -63,27 +63,15 @@ biases within ``state_bits <= 28`` bits, and the read-out sum ``T * 2**(state_bi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from eggroll_snn.errors import ConfigError
+from eggroll_snn.integer.spec import MULTIPLIER_SHIFT, MULTIPLIER_UNITY, FixedPointSpec, check_time_bins
 from eggroll_snn.perturbation import LowRank
-
-from eggroll_snn.fixed_point_spec import (  # the options and constants, re-exported with the network
-    ARITHMETIC_VERSION,
-    EQUATIONS,
-    LEAK_MODES,
-    MULTIPLIER_SHIFT,
-    MULTIPLIER_UNITY,
-    NEURON_MODELS,
-    FixedPointSection,
-    FixedPointSpec,
-    check_fixed_point,
-    check_time_bins,
-    leak_parameter,
-    make_spec,
-)
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,75 +202,50 @@ def readout_logits(readout: jax.Array, time_bins: int, spec: FixedPointSpec) -> 
     return readout.astype(jnp.float32) * jnp.float32(spec.unit / time_bins)
 
 
-def integer_run(ints: list[dict], members: list[dict], inputs: jax.Array, spec: FixedPointSpec) -> dict:
-    """The integer network on int32 inputs ``(B, T, in)``; time-major trajectories.
-
-    Returns:
-      ``{"readout": (B, C) int32, "readout_membrane": (T, B, C), "spikes", "membranes",
-      "synaptic": lists of (T, B, H) int32 per hidden layer}``.
-    """
-    time_bins = inputs.shape[1]
-    check_time_bins(time_bins, spec)
-    activity = jnp.swapaxes(inputs, 0, 1)  # (T, B, in)
-    spikes_per_layer, membranes_per_layer, synaptic_per_layer = [], [], []
-    for layer, member in zip(ints[:-1], members[:-1]):
-        spikes, membranes, synaptic = _lif(layer_currents(activity, layer, member), member_bias(layer, member, spec), spec)
-        spikes_per_layer.append(spikes)
-        membranes_per_layer.append(membranes)
-        synaptic_per_layer.append(synaptic)
-        activity = spikes
-    readout_layer, readout_member = ints[-1], members[-1]
-    membranes = _readout(
-        layer_currents(activity, readout_layer, readout_member), member_bias(readout_layer, readout_member, spec), spec
-    )
-    return {
-        "readout": membranes.sum(axis=0),
-        "readout_membrane": membranes,
-        "spikes": spikes_per_layer,
-        "membranes": membranes_per_layer,
-        "synaptic": synaptic_per_layer,
-    }
-
-
 def integer_inputs(inputs: jax.Array) -> jax.Array:
     """Frames ``(B, T, in)`` (event counts, any dtype) as int32."""
     return jnp.round(inputs).astype(jnp.int32) if jnp.issubdtype(inputs.dtype, jnp.floating) else inputs.astype(jnp.int32)
 
 
-def _members(params: dict, perturbation: dict | None, spec: FixedPointSpec) -> list[dict]:
-    layers = params["layers"]
-    per_layer = [None] * len(layers) if perturbation is None else perturbation["layers"]
-    return [integer_perturbation(layer_perturbation, spec) for layer_perturbation in per_layer]
+@dataclass(frozen=True)
+class FixedPointArithmetic:
+    """The integer arithmetic of the module docstring, with the float arithmetic's methods
+    (:mod:`eggroll_snn.network.arithmetic`): the layers of a ``neuron = "fixed_point"`` network
+    compute with it. Dense LIF layers and the mean read-out only (the config refuses the rest).
 
-
-def forward(params: dict, inputs: jax.Array, spec: FixedPointSpec, perturbation: dict | None = None) -> jax.Array:
-    """Float logits ``(B, C)`` of the integer network (``snn.forward`` with ``network.neuron = "fixed_point"``).
-
-    Args:
-      params: float master parameters (``snn.init_params``); their fixed-point form is what runs.
-      inputs: ``(B, T, in)`` integer event counts (any dtype).
-      spec: the arithmetic.
-      perturbation: ``None`` or one member's integer perturbation (see the module docstring).
+    The parameters stay float masters; each layer's integers (:func:`integer_layer`) and a
+    member's integer perturbation (:func:`integer_perturbation`) are formed where they are used.
     """
-    run = integer_run(integer_parameters(params, spec), _members(params, perturbation, spec), integer_inputs(inputs), spec)
-    return readout_logits(run["readout"], inputs.shape[1], spec)
 
+    spec: FixedPointSpec
 
-def forward_with_state(params: dict, inputs: jax.Array, spec: FixedPointSpec, perturbation: dict | None = None) -> dict:
-    """:func:`forward` plus every integer trajectory, batch-major.
+    def features(self, inputs: jax.Array) -> jax.Array:
+        check_time_bins(inputs.shape[1], self.spec)
+        return integer_inputs(inputs)
 
-    Returns:
-      ``{"logits": (B, C) float32, "readout": (B, C) int32, "readout_membrane": (B, T, C),
-      "spikes", "membranes", "synaptic": lists of (B, T, H) int32}``.
-    """
-    run = integer_run(integer_parameters(params, spec), _members(params, perturbation, spec), integer_inputs(inputs), spec)
-    batch_major = lambda array: jnp.swapaxes(array, 0, 1)  # noqa: E731
-    return {
-        "logits": readout_logits(run["readout"], inputs.shape[1], spec),
-        "readout": run["readout"],
-        "readout_membrane": batch_major(run["readout_membrane"]),
-        **{name: [batch_major(array) for array in run[name]] for name in ("spikes", "membranes", "synaptic")},
-    }
+    def drive(self, layer: dict, layer_perturbation: dict | None, x: jax.Array) -> jax.Array:
+        """``x (W_int + sign A B^T)^T`` int32 (the bias joins in the membrane update)."""
+        return layer_currents(x, integer_layer(layer, self.spec), integer_perturbation(layer_perturbation, self.spec))
+
+    def feedback(self, layer: dict, layer_perturbation: dict | None):
+        raise ConfigError("option network.recurrent = True is not allowed with network.neuron = 'fixed_point'")
+
+    def _bias(self, layer: dict, layer_perturbation: dict | None) -> jax.Array:
+        member = integer_perturbation(layer_perturbation, self.spec)
+        return member_bias(integer_layer(layer, self.spec), member, self.spec)
+
+    def spiking(self, layer, layer_perturbation, currents, neuron, record, feedback=None) -> dict:
+        """Hidden-layer dynamics (the spec's threshold, leaks and reset; ``neuron`` is the float model's)."""
+        spikes, membranes, synaptic = _lif(currents, self._bias(layer, layer_perturbation), self.spec)
+        return {"spikes": spikes, "membranes": membranes, "synaptic": synaptic}
+
+    def integrating(self, layer, layer_perturbation, currents, beta) -> jax.Array:
+        return _readout(currents, self._bias(layer, layer_perturbation), self.spec)
+
+    def logits(self, membranes: jax.Array, mode: str) -> tuple[jax.Array, dict]:
+        """``readout = sum_t U[t]`` (int32) and its float logits ``readout / (T * 2**F)``."""
+        readout = membranes.sum(axis=0)
+        return readout_logits(readout, membranes.shape[0], self.spec), {"readout": readout}
 
 
 def integer_model(params: dict, spec: FixedPointSpec, weight_dtype=np.int8) -> tuple[dict, dict]:
@@ -302,25 +265,15 @@ def integer_model(params: dict, spec: FixedPointSpec, weight_dtype=np.int8) -> t
 
 
 __all__ = [
-    "ARITHMETIC_VERSION",
-    "check_fixed_point",
-    "check_time_bins",
-    "NEURON_MODELS",
-    "LEAK_MODES",
-    "EQUATIONS",
-    "FixedPointSection",
-    "FixedPointSpec",
-    "make_spec",
-    "leak_parameter",
     "integer_layer",
     "integer_parameters",
     "integer_perturbation",
     "project",
     "decay",
+    "layer_currents",
+    "member_bias",
     "readout_logits",
-    "integer_run",
     "integer_inputs",
-    "forward",
-    "forward_with_state",
+    "FixedPointArithmetic",
     "integer_model",
 ]

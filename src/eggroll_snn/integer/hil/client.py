@@ -25,10 +25,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import io_callback
-
-from eggroll_snn import fixed_point
+from eggroll_snn.integer.arithmetic import integer_inputs, integer_parameters, integer_perturbation, readout_logits
 from eggroll_snn.errors import TrainingError
-from eggroll_snn.hil.protocol import MAGIC, ProtocolError, decode_payload, decode_prefix, encode
+from eggroll_snn.integer.hil.protocol import MAGIC, ProtocolError, decode_payload, decode_prefix, encode
 from eggroll_snn.population import member_losses
 
 
@@ -157,10 +156,10 @@ def request_arrays(params: dict, perturbations: dict, inputs: jax.Array, spec) -
     (out,), ``layer{i}_a`` (N, out, r), ``layer{i}_b`` (N, in, r), ``layer{i}_sign`` (N,),
     ``layer{i}_bias_noise`` (N, out); all int32.
     """
-    arrays = {"frames": fixed_point.integer_inputs(inputs)}
-    layers = fixed_point.integer_parameters(params, spec)
+    arrays = {"frames": integer_inputs(inputs)}
+    layers = integer_parameters(params, spec)
     for index, (ints, layer_perturbation) in enumerate(zip(layers, perturbations["layers"])):
-        member = fixed_point.integer_perturbation(layer_perturbation, spec)
+        member = integer_perturbation(layer_perturbation, spec)
         arrays[f"layer{index}_weight"], arrays[f"layer{index}_bias"] = ints["weight"], ints["bias"]
         for name, value in (("a", member["a"]), ("b", member["b"]), ("sign", member["sign"]), ("bias_noise", member["bias"])):
             if value is not None:
@@ -194,7 +193,7 @@ def population_evaluate(evaluator: ExternalEvaluator, network):
             return evaluator.evaluate(_narrow(arrays), shape)
 
         readout = io_callback(host, jax.ShapeDtypeStruct(shape, jnp.int32), arrays, ordered=True)
-        return member_losses(fixed_point.readout_logits(readout, inputs.shape[1], spec), labels)
+        return member_losses(readout_logits(readout, inputs.shape[1], spec), labels)
 
     return evaluate
 

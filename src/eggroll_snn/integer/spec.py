@@ -2,8 +2,8 @@
 
 :class:`FixedPointSection` is the ``[fixed_point]`` config section; :func:`make_spec` turns it
 and the network section into the integer constants (threshold, leaks, register width) that
-:mod:`eggroll_snn.fixed_point` computes with and that the exported model records. The
-equations are in :mod:`eggroll_snn.fixed_point`.
+:mod:`eggroll_snn.integer.arithmetic` computes with and that the exported model records. The
+equations are in :mod:`eggroll_snn.integer.arithmetic`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class FixedPointSection:
       leak: ``"shift"`` (Xylo: ``z - (z >> d)``) or ``"multiplier"`` (Loihi: ``z * (4096 - delta) >> 12``).
       synapse_beta: decay of the synaptic current per bin, in [0, 1); 0 = no synaptic memory.
       evaluator: a command line that starts an external fitness evaluator (see
-        :mod:`eggroll_snn.hil`), e.g. ``"python -m eggroll_snn.hil.reference_evaluator"``; unset =
+        :mod:`eggroll_snn.integer.hil`), e.g. ``"python -m eggroll_snn.integer.hil.reference_evaluator"``; unset =
         members are evaluated in this process.
       evaluator_timeout_s: seconds an evaluator may take to answer one request.
     """
@@ -58,7 +58,7 @@ class FixedPointSection:
         check(0.0 <= self.synapse_beta < 1.0, "synapse_beta", "a decay factor in [0, 1)")
         check(
             self.evaluator is None or self.evaluator.strip() != "", "evaluator",
-            "a command line (e.g. 'python -m eggroll_snn.hil.reference_evaluator'), or unset",
+            "a command line (e.g. 'python -m eggroll_snn.integer.hil.reference_evaluator'), or unset",
         )
         check(
             math.isfinite(self.evaluator_timeout_s) and self.evaluator_timeout_s > 0, "evaluator_timeout_s",
@@ -68,7 +68,7 @@ class FixedPointSection:
 
 @dataclasses.dataclass(frozen=True)
 class FixedPointSpec:
-    """The integer arithmetic of a network (hashable: part of :class:`eggroll_snn.snn.NetworkConfig`).
+    """The integer arithmetic of a network (hashable: part of :class:`eggroll_snn.network.NetworkConfig`).
 
     Attributes:
       fraction_bits: F.
@@ -193,6 +193,11 @@ def check_fixed_point(config) -> None:
       ConfigError: naming the option (see :func:`make_spec`; also the strategy and the evaluator).
     """
     if config.network.neuron != "fixed_point":
+        if config.strategy.method == "eggroll_integer":
+            raise ConfigError(
+                "option strategy.method = 'eggroll_integer' is not allowed: expected network.neuron = 'fixed_point' "
+                "(integer members need the integer network); use strategy.method = 'eggroll' for a float network"
+            )
         if config.fixed_point.evaluator is not None:
             raise ConfigError(
                 f"option fixed_point.evaluator = {config.fixed_point.evaluator!r} is not allowed: expected unset while "
@@ -203,10 +208,11 @@ def check_fixed_point(config) -> None:
     data = config.data
     time_bins = data.num_time_bins if data.window_us is None else data.duration_us // data.window_us + 1
     check_time_bins(time_bins, make_spec(config.fixed_point, config.network))
-    if config.strategy.method != "eggroll":
+    if config.strategy.method not in ("eggroll", "eggroll_integer"):
         raise ConfigError(
             f"option strategy.method = {config.strategy.method!r} does not combine with network.neuron = 'fixed_point': "
-            "its members are integer networks made by EGGROLL's integer noise; use strategy.method = 'eggroll'"
+            "its members are integer networks made by EGGROLL's integer noise; use strategy.method = 'eggroll' "
+            "(or its name 'eggroll_integer')"
         )
     if config.fixed_point.evaluator is not None and config.train.devices != 1:
         raise ConfigError(

@@ -11,7 +11,7 @@ uncompressed ``.npz`` whose ``header`` array holds a JSON object) over the proce
 (requests) and stdout (replies); stderr is free for the evaluator's log:
 
 1. ``hello`` -> ``ready`` (allowed at least 120 s: the process starts). The header's ``arithmetic`` is
-   :meth:`eggroll_snn.fixed_point.FixedPointSpec.record` plus ``layers``: threshold, state_bits,
+   :meth:`eggroll_snn.integer.arithmetic.FixedPointSpec.record` plus ``layers``: threshold, state_bits,
    leak (``"shift"`` or ``"multiplier"``), membrane/synapse/readout leak parameters, reset, and
    the equations as text.
 2. ``evaluate`` -> ``readout``. Arrays: ``frames`` (B, T, in) event counts; per layer ``i`` (read-out
@@ -25,13 +25,13 @@ uncompressed ``.npz`` whose ``header`` array holds a JSON object) over the proce
 
 Any request may be answered with ``{"type": "error", "message": ...}``; the trainer then stops
 with that message. A crash (exit), no reply within ``fixed_point.evaluator_timeout_s``, or bytes
-that are not a reply stop training with an :class:`~eggroll_snn.hil.client.EvaluatorError`
+that are not a reply stop training with an :class:`~eggroll_snn.integer.hil.client.EvaluatorError`
 naming the command; checkpoints already written are kept, and ``--resume`` continues exactly
 (the evaluator options may change on resume, e.g. to the in-process path: the results are the same).
 
-The reference evaluator, ``python -m eggroll_snn.hil.reference_evaluator``, is the numpy int64
-reference (:mod:`eggroll_snn.integer_reference`) behind this protocol.
+The reference evaluator, ``python -m eggroll_snn.integer.hil.reference_evaluator``, is the numpy int64
+reference (:mod:`eggroll_snn.integer.reference`) behind this protocol.
 
-The trainer's side is :mod:`eggroll_snn.hil.client` (imported on use, so that an evaluator process
-that imports :mod:`eggroll_snn.hil.protocol` does not load JAX).
+The trainer's side is :mod:`eggroll_snn.integer.hil.client` (imported on use, so that an evaluator process
+that imports :mod:`eggroll_snn.integer.hil.protocol` does not load JAX).
 """

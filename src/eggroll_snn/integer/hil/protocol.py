@@ -1,4 +1,4 @@
-"""The wire format of the hardware-in-the-loop fitness protocol (see :mod:`eggroll_snn.hil`).
+"""The wire format of the hardware-in-the-loop fitness protocol (see :mod:`eggroll_snn.integer.hil`).
 
 One message is::
 

@@ -1,6 +1,6 @@
 """Surrogate-gradient backpropagation through time (BPTT): the gradient reference for EGGROLL.
 
-The network is the same one the evolution strategies train (:mod:`eggroll_snn.snn`), run with
+The network is the same one the evolution strategies train (:mod:`eggroll_snn.network`), run with
 the same exact Heaviside spike. Only the derivative of the spike changes: ``dH(x)/dx`` is zero
 almost everywhere, so the backward pass uses the derivative of a smooth step ``sigma_k`` of
 slope ``k`` instead (Neftci, Mostafa & Zenke 2019, "Surrogate gradient learning in spiking
@@ -30,16 +30,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from eggroll_snn import snn
 from eggroll_snn.errors import ConfigError
+from eggroll_snn.network import NetworkConfig, forward
 from eggroll_snn.population import member_losses
-from eggroll_snn.strategies.base import OptimizerConfig
+from eggroll_snn.strategies.base import GenerationMetrics, Objective, OptimizerConfig
 
 
 # --------------------------------------------------------------------------------------------
@@ -74,7 +74,7 @@ SURROGATES: dict[str, tuple[Callable, Callable]] = {
 def surrogate_spike(v: jax.Array, threshold: jax.Array, surrogate: str, slope: float) -> jax.Array:
     """``H(v - threshold)`` (1 where ``v >= threshold``) with the derivative ``sigma_k'(v - threshold)``.
 
-    The value is computed exactly as :mod:`eggroll_snn.snn` computes its spikes, so a network run
+    The value is computed exactly as :mod:`eggroll_snn.network` computes its spikes, so a network run
     with this spike gives bit-identical outputs. Differentiable in ``v`` and ``threshold`` (a
     learned threshold gets ``-sigma_k'``).
 
@@ -96,7 +96,7 @@ def _surrogate_spike_jvp(surrogate, slope, primals, tangents):
 
 
 def spike_function(surrogate: str, slope: float) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    """``spike_fn(v, theta)`` for :func:`eggroll_snn.snn.forward`: the Heaviside with surrogate ``surrogate``."""
+    """``spike_fn(v, theta)`` for :func:`eggroll_snn.network.forward`: the Heaviside with surrogate ``surrogate``."""
     if surrogate not in SURROGATES:
         raise ConfigError(f"surrogate={surrogate!r} is not one of: {', '.join(SURROGATES)}")
     return lambda v, threshold: surrogate_spike(v, threshold, surrogate, slope)
@@ -133,6 +133,9 @@ class SurrogateGradient(OptimizerConfig):
       surrogate_slope: ``k > 0`` of the smooth step whose derivative replaces the spike's.
     """
 
+    name: ClassVar[str] = "bptt"
+    #: Gradient methods have no population: nothing to split over devices.
+    has_population: ClassVar[bool] = False
     surrogate: str = "fast_sigmoid"
     surrogate_slope: float = 10.0
 
@@ -150,7 +153,7 @@ class SurrogateGradient(OptimizerConfig):
             params=params, opt_state=self.optimizer_transform().init(params), generation=jnp.zeros((), jnp.int32)
         )
 
-    def loss(self, params, inputs: jax.Array, labels: jax.Array, network: snn.NetworkConfig):
+    def loss(self, params, inputs: jax.Array, labels: jax.Array, network: NetworkConfig):
         """``(mean cross-entropy, accuracy)`` of ``params`` on a batch, with the surrogate spike.
 
         Args:
@@ -161,20 +164,20 @@ class SurrogateGradient(OptimizerConfig):
           ``(loss, accuracy)`` scalars, ``loss = -1/B sum_b log softmax(logits_b)[y_b]``.
         """
         spike_fn = spike_function(self.surrogate, self.surrogate_slope)
-        logits = snn.forward(params, inputs, network, spike_fn=spike_fn)
+        logits = forward(params, inputs, network, spike_fn=spike_fn)
         losses, accuracies = member_losses(logits[None], labels)
         return losses[0], accuracies[0]
 
-    def step(self, state: GradientState, inputs: jax.Array, labels: jax.Array, network: snn.NetworkConfig):
+    def step(self, state: GradientState, inputs: jax.Array, labels: jax.Array, network: NetworkConfig):
         """One optimiser step on the minibatch: ``(new_state, metrics)`` (pure, jit-able).
 
         A step whose loss or gradient is not finite leaves the state unchanged and reports
         ``all_fitness_nan`` (the trainer then stops, as for a strategy whose every member failed).
 
         Returns:
-          ``metrics`` with the trainer's keys: ``fitness_mean = fitness_max = -loss``,
+          :class:`~eggroll_snn.strategies.base.GenerationMetrics`: ``fitness_mean = fitness_max = -loss``,
           ``train_loss``, ``train_accuracy`` (of the parameters before the step),
-          ``invalid_fitness`` (0 or 1), ``all_fitness_nan``, ``sigma`` (0), ``learning_rate``.
+          ``invalid_fitness`` (0 or 1), ``sigma`` (0), ``learning_rate``, ``all_fitness_nan``.
         """
         (loss, accuracy), gradient = jax.value_and_grad(self.loss, has_aux=True)(state.params, inputs, labels, network)
         updates, opt_state = self.optimizer_transform().update(gradient, state.opt_state, state.params)
@@ -185,22 +188,21 @@ class SurrogateGradient(OptimizerConfig):
             jnp.asarray([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(gradient)])
         )
         new_state = jax.tree_util.tree_map(lambda new, old: jnp.where(finite, new, old), stepped, state)
-        metrics = {
-            "fitness_mean": -loss,
-            "fitness_max": -loss,
-            "train_loss": loss,
-            "train_accuracy": accuracy,
-            "invalid_fitness": jnp.where(finite, 0, 1).astype(jnp.int32),
-            "all_fitness_nan": ~finite,
-            "sigma": jnp.zeros((), jnp.float32),
-            "learning_rate": self.learning_rate_at(state.generation),
-        }
+        metrics = GenerationMetrics(
+            fitness_mean=-loss,
+            fitness_max=-loss,
+            train_loss=loss,
+            train_accuracy=accuracy,
+            invalid_fitness=jnp.where(finite, 0, 1).astype(jnp.int32),
+            sigma=jnp.zeros((), jnp.float32),
+            learning_rate=self.learning_rate_at(state.generation),
+            all_fitness_nan=~finite,
+        )
         return new_state, metrics
 
-
-#: Methods the trainer runs with gradients rather than ask/tell; ``strategy.method`` accepts
-#: these names beside :data:`eggroll_snn.strategies.STRATEGIES`.
-GRADIENT_METHODS: dict[str, type[SurrogateGradient]] = {"bptt": SurrogateGradient}
+    def generation(self, state: GradientState, inputs: jax.Array, labels: jax.Array, objective: Objective):
+        """One optimiser step on the minibatch (the trainer's generation; ``objective.network`` is differentiated)."""
+        return self.step(state, inputs, labels, objective.network)
 
 
 __all__ = [
@@ -209,5 +211,4 @@ __all__ = [
     "spike_function",
     "GradientState",
     "SurrogateGradient",
-    "GRADIENT_METHODS",
 ]

@@ -1,8 +1,8 @@
 """The reference external evaluator: the numpy integer reference behind the HIL protocol on stdin/stdout.
 
-Run as ``python -m eggroll_snn.hil.reference_evaluator``; the trainer starts it when
+Run as ``python -m eggroll_snn.integer.hil.reference_evaluator``; the trainer starts it when
 ``fixed_point.evaluator`` names it. It answers ``hello`` with ``ready``, each ``evaluate`` with the
-members' integer read-out values (computed by :mod:`eggroll_snn.integer_reference`, which shares no
+members' integer read-out values (computed by :mod:`eggroll_snn.integer.reference`, which shares no
 code with the JAX path), and stops at ``close`` or at the end of its input. A request it cannot
 serve gets an ``error`` reply naming what was wrong.
 
@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from eggroll_snn import integer_reference
-from eggroll_snn.hil.protocol import ProtocolError, read_message, write_message
+from eggroll_snn.integer import reference as integer_reference
+from eggroll_snn.integer.hil.protocol import ProtocolError, read_message, write_message
 
 ARITHMETIC_KEYS = ("threshold", "state_bits", "leak", "membrane_leak", "synapse_leak", "readout_leak", "reset")
 
@@ -83,7 +83,7 @@ def serve(stdin, stdout, fail_after: int | None = None, fail_mode: str = "crash"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eggroll_snn.hil.reference_evaluator", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m eggroll_snn.integer.hil.reference_evaluator", description=__doc__.splitlines()[0])
     parser.add_argument("--fail-after", type=int, default=None, help="misbehave after this many evaluations (testing)")
     parser.add_argument("--fail-mode", choices=("crash", "hang", "garbage"), default="crash")
     args = parser.parse_args(argv)

@@ -124,7 +124,7 @@ class WeightGrid:
 
     @classmethod
     def for_network(cls, weights: str, network_config) -> "WeightGrid":
-        """The grid of ``network_config``'s layers (an :class:`eggroll_snn.snn.NetworkConfig`)."""
+        """The grid of ``network_config``'s layers (an :class:`eggroll_snn.network.NetworkConfig`)."""
         hidden = None if network_config.learn_threshold else network_config.threshold
         return cls(weights, (hidden,) * network_config.num_lif_layers + (None,))
 

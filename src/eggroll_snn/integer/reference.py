@@ -1,8 +1,8 @@
 """An independent integer reference of the fixed-point LIF network: numpy int64, one time step at a time.
 
 Written from the equations (stated again below) and the exported integer model only; it imports
-nothing from the JAX path (:mod:`eggroll_snn.fixed_point`), so agreement between the two is a check
-of both. The model is the ``.npz`` + ``.json`` pair that :func:`eggroll_snn.fixed_point.integer_model`
+nothing from the JAX path (:mod:`eggroll_snn.integer.arithmetic`), so agreement between the two is a check
+of both. The model is the ``.npz`` + ``.json`` pair that :func:`eggroll_snn.integer.arithmetic.integer_model`
 describes: arrays ``layer{i}_weight`` (out, in) and ``layer{i}_bias`` (out,), read-out last, and
 a record with ``threshold``, ``state_bits``, ``leak`` (``"shift"`` or ``"multiplier"``),
 ``membrane_leak``, ``synapse_leak``, ``readout_leak`` and ``reset``.

@@ -5,9 +5,9 @@ The integer model a run folder holds (written by the trainer, :func:`eggroll_snn
 ``<stem>.npz`` holds ``layer{i}_weight`` (out, in) int8 and ``layer{i}_bias`` (out,) int32, input
 side first, read-out last, and nothing else (no pickles, no pytree paths), so any toolchain
 (numpy, a chip SDK's loader) reads it. ``<stem>.json`` states the arithmetic the integers run with
-(:meth:`eggroll_snn.fixed_point.FixedPointSpec.record`: threshold, register width, leak rule and
+(:meth:`eggroll_snn.integer.arithmetic.FixedPointSpec.record`: threshold, register width, leak rule and
 parameters, reset, the equations) and the layer shapes; the independent reference
-(:mod:`eggroll_snn.integer_reference`) runs the model from these two files alone.
+(:mod:`eggroll_snn.integer.reference`) runs the model from these two files alone.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ import json
 import jax
 import numpy as np
 
-from eggroll_snn import fixed_point
 from eggroll_snn.errors import ConfigError
+from eggroll_snn.integer.arithmetic import integer_model, project
+from eggroll_snn.integer.spec import make_spec
+
 
 def nir_form(params: dict, train_config, metadata: dict) -> tuple[dict, object, dict]:
     """What the NIR export of a fixed-point run writes: ``(params, network_config, metadata)``.
@@ -33,20 +35,21 @@ def nir_form(params: dict, train_config, metadata: dict) -> tuple[dict, object, 
     Raises:
       ConfigError: a synaptic state (``fixed_point.synapse_beta > 0``), which NIR's LIF lacks.
     """
-    spec = fixed_point.make_spec(train_config.fixed_point, train_config.network)
+    spec = make_spec(train_config.fixed_point, train_config.network)
     if train_config.fixed_point.synapse_beta > 0:
         raise ConfigError(
             f"fixed_point.synapse_beta = {train_config.fixed_point.synapse_beta} gives the neurons a synaptic state, "
             "which the NIR export's LIF nodes cannot hold; export the integer model (model_fixed_point.npz) instead"
         )
+    float_options = dataclasses.replace(train_config.network, neuron="float")  # the float graph's neurons
     network = dataclasses.replace(
-        train_config.network.network_config(train_config.data.input_shape, train_config.data.num_classes),
+        float_options.network_config(train_config.data.input_shape, train_config.data.num_classes),
         beta=spec.effective_beta(spec.membrane_leak),
         readout_beta=spec.effective_beta(spec.readout_leak),
         threshold=spec.threshold * spec.unit,
     )
-    projected = jax.tree_util.tree_map(np.asarray, fixed_point.project(params, spec))
-    arrays, record = fixed_point.integer_model(params, spec)
+    projected = jax.tree_util.tree_map(np.asarray, project(params, spec))
+    arrays, record = integer_model(params, spec)
     extra = {
         **metadata,
         "fixed_point": json.dumps(record),
