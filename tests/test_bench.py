@@ -39,7 +39,7 @@ def result():
 # -- the reported figures ---------------------------------------------------------------------
 def test_every_method_is_reported_with_positive_medians_of_its_repeats(result):
     assert tuple(result["methods"]) == TINY.method_names()
-    assert TINY.method_names()[:2] == ("eggroll_r1", "eggroll_r2")
+    assert TINY.method_names()[:4] == ("eggroll_r1", "eggroll_r2", "reference_r1", "reference_r2")
     for name, entry in result["methods"].items():
         if not entry["available"]:
             assert entry["seconds_per_generation"] is None and entry["reason"]
@@ -47,7 +47,9 @@ def test_every_method_is_reported_with_positive_medians_of_its_repeats(result):
         assert len(entry["seconds_all"]) == TINY.repeats
         assert entry["seconds_per_generation"] == np.median(entry["seconds_all"]) > 0
         assert entry["compile_seconds"] > 0 and entry["xla_buffer_bytes"] > 0
-    expected_available = {"eggroll_r1", "eggroll_r2", "full_rank", "inference", "population_sigma0", "bptt"}
+    expected_available = {
+        "eggroll_r1", "eggroll_r2", "reference_r1", "reference_r2", "full_rank", "inference", "population_sigma0", "bptt", "matmul",
+    }
     if importlib.util.find_spec("evosax") is not None:
         expected_available.add("evosax_open_es")
     else:
@@ -57,8 +59,8 @@ def test_every_method_is_reported_with_positive_medians_of_its_repeats(result):
 
 #: Known per-generation costs (seconds) of fake timings: every figure below follows from them.
 FAKE_SECONDS = {
-    "eggroll_r1": 0.1, "eggroll_r2": 0.15, "full_rank": 1.0, "evosax_open_es": 2.0,
-    "inference": 0.5, "population_sigma0": 0.08, "bptt": 0.05,
+    "eggroll_r1": 0.1, "eggroll_r2": 0.15, "reference_r1": 0.4, "reference_r2": 0.6, "full_rank": 1.0, "evosax_open_es": 2.0,
+    "inference": 0.5, "population_sigma0": 0.08, "bptt": 0.05, "matmul": 0.002,
 }
 
 
@@ -86,8 +88,26 @@ def test_ratios_and_throughput_from_known_fake_timings(monkeypatch):
     assert entries["bptt"]["member_evaluations_per_second"] == pytest.approx(80.0)  # B = 4 samples / 0.05 s
     table = bench.markdown_table(result)
     assert table.count("\n| ") == len(entries) + 1  # header + one row per method
-    assert "full_rank / eggroll_r1 = 10.0x" in table and "= 500 % of pure batched inference" in table
+    assert "full_rank / eggroll_r1 = 10.0x" in table and "= 500 % of batched inference" in table
     assert "| full_rank | 1.0000 | 10.00 |" in table
+    # The fast forward against the reference, side by side, and both against the matrix product.
+    assert result["speedup_fast_over_reference"] == pytest.approx({"eggroll_r1": 4.0, "eggroll_r2": 4.0})
+    assert "eggroll_r1: fast population forward 4.00x the reference's speed" in table
+    assert entries["matmul"]["gflops_per_second"] == pytest.approx(2 * 1024**3 / 0.002 / 1e9)
+    flops = TINY.forward_flops(1)
+    assert entries["eggroll_r1"]["gflops_per_second"] == pytest.approx(flops / 0.1 / 1e9)
+    assert entries["reference_r1"]["fraction_of_matmul"] == pytest.approx((flops / 0.4) / (2 * 1024**3 / 0.002))
+    assert entries["eggroll_r1"]["member_sample_bins_per_second"] == pytest.approx(32 * 3 / 0.1)  # N*B*T / s
+
+
+def test_forward_flops_count_the_shared_product_once_and_every_members_rank_terms():
+    # TINY: N=8, B=4, T=3, network 32-8-10; rows per member = B*T = 12.
+    shared = 2 * 12 * 32 * 8
+    later = 2 * 8 * 12 * 8 * 10
+    rank1 = 2 * 8 * 12 * (1 * (32 + 8) + 1 * (8 + 10))
+    neurons = 6 * 8 * 12 * 8
+    assert TINY.forward_flops(1) == shared + later + rank1 + neurons
+    assert TINY.forward_flops(None) == shared + later + neurons
 
 
 def test_measured_ratios_of_the_real_run_refer_to_eggroll_r1(result):
@@ -95,7 +115,9 @@ def test_measured_ratios_of_the_real_run_refer_to_eggroll_r1(result):
     assert entries["eggroll_r1"]["ratio_to_eggroll_r1"] == 1.0
     for entry in entries.values():
         if entry["available"]:
-            assert entry["ratio_to_eggroll_r1"] > 0 and entry["member_evaluations_per_second"] > 0
+            assert entry["ratio_to_eggroll_r1"] > 0
+            assert entry["member_evaluations_per_second"] is None or entry["member_evaluations_per_second"] > 0
+    assert entries["matmul"]["member_evaluations_per_second"] is None and entries["matmul"]["gflops_per_second"] > 1
 
 
 # -- what each method computes ---------------------------------------------------------------

@@ -164,7 +164,7 @@ def test_antithetic_pair_evaluation_equals_each_member_dense_forward(member_chun
 def test_antithetic_pair_evaluation_needs_an_even_population():
     config, params = _random_network(jax.random.key(3))
     stacked = jax.tree_util.tree_map(lambda leaf: jnp.stack([leaf] * 3), _random_perturbation(jax.random.key(5), params, 1, 0.3))
-    with pytest.raises(ConfigError, match="even population; got 3"):
+    with pytest.raises(ConfigError, match="population_logits members = 3 is out of range: an even number"):
         population.population_logits(params, stacked, _spiky_inputs(jax.random.key(4)), config, antithetic_pairs=True)
 
 

@@ -336,11 +336,13 @@ def test_a_weight_narrower_than_the_rank_uses_its_full_rank():
     assert 0.93 < float(jnp.var(members)) < 1.07
 
 
-def test_only_antithetic_full_rank_es_shares_the_pair_product():
-    # EGGROLL's per-member first-layer term is already rank r; sharing it would save little.
-    assert make_strategy("full_rank").shares_pairs
-    assert not make_strategy("full_rank", antithetic=False, population_size=7).shares_pairs
-    assert not make_strategy("eggroll").shares_pairs
+def test_every_antithetic_strategy_shares_the_pair_product(method_name):
+    # Members 2k, 2k+1 are +E_k, -E_k: the fast forward forms the pair's first-layer term once.
+    method = _method(method_name, population_size=8)
+    if not method.has_population:
+        return
+    assert method.shares_pairs
+    assert not _method(method_name, antithetic=False, population_size=7).shares_pairs
 
 
 def test_rank_above_every_weight_dimension_is_refused_at_init():

@@ -14,7 +14,9 @@ from eggroll_snn.config import TrainConfig
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.perturbation import check_population_size
 
-OTHER_METHODS = ("full_rank", "evosax_open_es", "inference", "population_sigma0", "bptt")
+OTHER_METHODS = ("full_rank", "evosax_open_es", "inference", "population_sigma0", "bptt", "matmul")
+#: Side of the square float32 matrices of the ``matmul`` ceiling (2 * 1024**3 = 2.1 GFLOP a call).
+MATMUL_SIZE = 1024
 #: The reference every ratio is taken against.
 REFERENCE_METHOD = "eggroll_r1"
 #: Methods that the sweeps time at every point by default.
@@ -45,7 +47,8 @@ class BenchConfig:
       input_shape: ``(P, H, W)`` of one frame; the network's input size is ``P*H*W``.
       hidden_sizes: LIF layer widths.
       num_classes: read-out units.
-      ranks: EGGROLL ranks to time (``eggroll_r{r}``); must include 1, the reference.
+      ranks: EGGROLL ranks to time (``eggroll_r{r}`` with the fast population forward,
+        ``reference_r{r}`` with the readable reference forward); must include 1, the reference.
       repeats: timed calls per method (the median is reported).
       warmup: untimed calls per method after compiling.
       seed: seed of the data, the initial parameters and the noise.
@@ -106,12 +109,28 @@ class BenchConfig:
 
     def method_names(self) -> tuple[str, ...]:
         """Every method this configuration times, reference first."""
-        return tuple(f"eggroll_r{rank}" for rank in sorted(self.ranks)) + OTHER_METHODS
+        ranks = sorted(self.ranks)
+        return tuple(f"eggroll_r{rank}" for rank in ranks) + tuple(f"reference_r{rank}" for rank in ranks) + OTHER_METHODS
+
+    def forward_flops(self, rank: int | None = None) -> int:
+        """Floating-point operations of one generation's population forward as the reference computes
+        it (dense networks): the first product ``x W^T`` once for all members; every member's later
+        products and, at rank ``r``, its ``2 r (m + n)`` per input of each weight; 6 per neuron
+        update. ``rank=None``: the unperturbed members (no rank term)."""
+        sizes = self.layer_sizes
+        rows = self.batch_size * self.time_bins  # inputs per member and weight
+        members = self.population_size
+        flops = 2 * rows * sizes[0] * sizes[1]  # the shared first product
+        flops += 2 * members * rows * sum(n * m for n, m in zip(sizes[1:-1], sizes[2:]))
+        if rank is not None:
+            flops += 2 * members * rows * sum(min(rank, n, m) * (n + m) for n, m in zip(sizes[:-1], sizes[1:]))
+        flops += 6 * members * rows * sum(sizes[1:-1])
+        return flops
 
 
 def method_rank(method: str) -> int:
-    """r of the method name ``eggroll_r{r}``."""
-    return int(method[len("eggroll_r") :])
+    """r of the method name ``eggroll_r{r}`` or ``reference_r{r}``."""
+    return int(method.rsplit("_r", 1)[1])
 
 
 def _require_int(name: str, value, minimum: int) -> None:

@@ -11,9 +11,12 @@ random event frames, and is one call per generation ``step(carry, *operands) -> 
   fitness: it flattens the parameters, draws N dense parameter vectors and evaluates each member
   with its own weights (``vmap`` of :func:`eggroll_snn.network.forward`); skipped with a reason when
   evosax is not installed (``pip install 'eggroll-snn[bench]'``);
-* ``inference``: the throughput ceiling of the EGGROLL paper, pure batched inference of the
-  unperturbed network on N*B *distinct* samples (the work of one generation without any sharing
-  of inputs between members), evaluated B samples at a time;
+* ``reference_r{r}``: the same step with the readable reference population forward
+  (:mod:`eggroll_snn.population.reference`) in place of the fast one;
+* ``inference``: batched inference of the unperturbed network on N*B *distinct* samples (the
+  EGGROLL paper's comparison: a generation's evaluations without any inputs shared between
+  members), evaluated B samples at a time. It measures the cost of input traffic, not a ceiling;
+* ``matmul``: the ceiling, XLA's own rate on a square float32 matrix product;
 * ``population_sigma0``: our population forward alone with sigma = 0 (rank-1 factors whose scale
   is zero): no ask/tell bookkeeping, the same N*B member-evaluations;
 * ``bptt``: the trainer's step of surrogate-gradient BPTT (:mod:`eggroll_snn.strategies.bptt`):
@@ -32,7 +35,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from eggroll_snn.bench.config import REFERENCE_METHOD, BenchConfig, method_rank
+from eggroll_snn.bench.config import MATMUL_SIZE, REFERENCE_METHOD, BenchConfig, method_rank
 from eggroll_snn.errors import ConfigError
 
 
@@ -80,12 +83,12 @@ def _minibatch(config: BenchConfig):
 
 
 def make_strategy_for(config: BenchConfig, method: str):
-    """The trainer's method behind ``method`` (``eggroll_r{r}``, ``full_rank`` or ``bptt``), with the
-    ``[strategy]`` section's defaults (the trainer's schedules included) at this N and rank."""
+    """The trainer's method behind ``method`` (``eggroll_r{r}``, ``reference_r{r}``, ``full_rank`` or
+    ``bptt``), with the ``[strategy]`` section's defaults (the trainer's schedules included) at this N and rank."""
     from eggroll_snn.config import StrategySection, TrainSection
     from eggroll_snn.training.step import method_from_section
 
-    if method.startswith("eggroll_r"):
+    if method.startswith(("eggroll_r", "reference_r")):
         section = StrategySection(method="eggroll", population_size=config.population_size, rank=method_rank(method))
     else:
         section = StrategySection(method=method, population_size=config.population_size)
@@ -101,16 +104,6 @@ def strategy_and_state(config: BenchConfig, method: str):
     strategy = make_strategy_for(config, method)
     params = init_params(jax.random.key(config.seed), config.network())
     return strategy, strategy.init(jax.random.key(config.seed + 1), params)
-
-
-def _member_fitness(params, perturbations, frames, labels, network, antithetic_pairs=False):
-    """``(N,)`` minus the mean cross-entropy of every member on the minibatch (the trainer's fitness)."""
-    import jax.numpy as jnp
-
-    from eggroll_snn.population import member_losses, population_logits
-
-    logits = population_logits(params, perturbations, frames.astype(jnp.float32), network, antithetic_pairs=antithetic_pairs)
-    return -member_losses(logits, labels)[0]
 
 
 def data_key(config: BenchConfig):
@@ -129,20 +122,25 @@ def _prepare_training_step(config: BenchConfig, method: str) -> Prepared:
 
     strategy, state = strategy_and_state(config, method)
     train = TrainSection(batch_size=config.batch_size)
-    objective = local_objective(config.network(), strategy, train.fitness)
+    objective = local_objective(config.network(), strategy, train.fitness, fast=not method.startswith("reference_r"))
     step = make_generation_step(strategy, objective, train, data_key(config))
     return Prepared(step, state, _training_set(config))
 
 
 def _prepare_sigma0(config: BenchConfig) -> Prepared:
-    """The population forward and fitness alone, rank-1 factors with scale 0 (no tell)."""
+    """The trainer's population forward and fitness alone (the fast path, antithetic pairs), on
+    rank-1 factors with scale 0: the floor under every EGGROLL generation (no ask, no tell)."""
+    import jax.numpy as jnp
+
     from eggroll_snn.perturbation import scaled
+    from eggroll_snn.training.evaluators import local_evaluator
 
     strategy, state = strategy_and_state(config, REFERENCE_METHOD)
-    network = config.network()
+    evaluate = local_evaluator(config.network(), antithetic_pairs=True, fast=True)
+    perturbations = scaled(strategy.ask(state), 0.0)
 
     def step(state, frames, labels):
-        return state, _member_fitness(state.params, scaled(strategy.ask(state), 0.0), frames, labels, network)
+        return state, -evaluate(state.params, perturbations, frames.astype(jnp.float32), labels)[0]
 
     return Prepared(step, state, _minibatch(config))
 
@@ -225,14 +223,42 @@ def _prepare_evosax(config: BenchConfig) -> Prepared:
     return Prepared(step, (state, key), _minibatch(config))
 
 
-def samples_per_call(config: BenchConfig, method: str) -> int:
-    """Sample evaluations in one call of ``method``: N*B, except B for the BPTT step."""
+def _prepare_matmul(config: BenchConfig) -> Prepared:
+    """The ceiling: a float32 product of two :data:`MATMUL_SIZE` square matrices, XLA's own rate."""
+    import jax
+    import jax.numpy as jnp
+
+    matrix = jax.random.normal(jax.random.key(config.seed), (MATMUL_SIZE, MATMUL_SIZE), jnp.float32) / MATMUL_SIZE**0.5
+
+    def step(carry, matrix):
+        return carry + 1, matrix @ matrix
+
+    return Prepared(step, jnp.zeros((), jnp.int32), (matrix,))
+
+
+def samples_per_call(config: BenchConfig, method: str) -> int | None:
+    """Sample evaluations in one call of ``method``: N*B, except B for the BPTT step (none for matmul)."""
+    if method == "matmul":
+        return None
     return config.batch_size if method == "bptt" else config.member_evaluations
+
+
+def flops_per_call(config: BenchConfig, method: str) -> int | None:
+    """Floating-point operations a call counts for its GFLOP/s: the matrix product's ``2 n^3``, or
+    :meth:`BenchConfig.forward_flops` of the population forward (the same model for the fast and
+    the reference forward, so their GFLOP/s compare as their speeds); ``None`` for the rest."""
+    if method == "matmul":
+        return 2 * MATMUL_SIZE**3
+    if method.startswith(("eggroll_r", "reference_r")):
+        return config.forward_flops(method_rank(method))
+    if method == "population_sigma0":
+        return config.forward_flops(None)
+    return None
 
 
 def unavailable_reason(config: BenchConfig, method: str) -> str | None:
     """Why ``method`` cannot run here, or ``None`` when it can."""
-    if method.startswith("eggroll_r"):
+    if method.startswith(("eggroll_r", "reference_r")):
         from eggroll_snn.strategies import check_rank
 
         try:  # the strategies' one rank rule
@@ -250,12 +276,13 @@ def prepare(config: BenchConfig, method: str) -> Prepared:
     reason = unavailable_reason(config, method)
     if reason is not None:
         raise ConfigError(f"bench method {method} cannot run: {reason}")
-    if method.startswith("eggroll_r") or method in ("full_rank", "bptt"):
+    if method.startswith(("eggroll_r", "reference_r")) or method in ("full_rank", "bptt"):
         return _prepare_training_step(config, method)
     builders = {
         "evosax_open_es": _prepare_evosax,
         "inference": _prepare_inference,
         "population_sigma0": _prepare_sigma0,
+        "matmul": _prepare_matmul,
     }
     return builders[method](config)
 

@@ -14,6 +14,14 @@ def _mib(value) -> str:
     return "-" if value is None else f"{value / 2**20:.1f}"
 
 
+def _count(value) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _rate(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def markdown_table(result: dict) -> str:
     """One configuration's results as a markdown table, with a line naming the configuration."""
     config = result["config"]
@@ -23,16 +31,20 @@ def markdown_table(result: dict) -> str:
         f"{result['environment']['backend']} ({result['environment']['cpu_count']} CPUs), "
         f"load average {result['load_average_before']} -> {result['load_average_after']}",
         "",
-        "| method | s / generation (median) | x eggroll_r1 | compile s | member-evals / s | XLA buffers MiB | peak RSS MiB | RSS growth MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| method | s / generation (median) | x eggroll_r1 | compile s | member-evals / s | member-sample-bins / s "
+        "| GFLOP/s | % of matmul | XLA buffers MiB | peak RSS MiB | RSS growth MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for method, entry in result["methods"].items():
         if not entry["available"]:
-            lines.append(f"| {method} | {entry['reason']} | | | | | | |")
+            lines.append(f"| {method} | {entry['reason']} | | | | | | | | | |")
             continue
+        fraction = entry.get("fraction_of_matmul")
         lines.append(
             f"| {method} | {entry['seconds_per_generation']:.4f} | {entry['ratio_to_eggroll_r1']:.2f} | "
-            f"{entry['compile_seconds']:.1f} | {entry['member_evaluations_per_second']:,.0f} | "
+            f"{entry['compile_seconds']:.1f} | {_count(entry.get('member_evaluations_per_second'))} | "
+            f"{_count(entry.get('member_sample_bins_per_second'))} | {_rate(entry.get('gflops_per_second'))} | "
+            f"{'-' if fraction is None else f'{100 * fraction:.1f}'} | "
             f"{_mib(entry.get('xla_buffer_bytes'))} | {_mib(entry.get('peak_rss_bytes'))} | {_mib(entry.get('rss_growth_bytes'))} |"
         )
     speedup, fraction = result["speedup_full_rank_over_eggroll_r1"], result["throughput_fraction_of_inference"]
@@ -42,7 +54,14 @@ def markdown_table(result: dict) -> str:
     if speedup is not None:
         lines.append(f"full_rank / eggroll_r1 = {speedup:.1f}x (speed-up of EGGROLL r=1 per generation)")
     if fraction is not None:
-        lines.append(f"eggroll_r1 throughput = {100 * fraction:.0f} % of pure batched inference on N*B distinct samples")
+        lines.append(f"eggroll_r1 throughput = {100 * fraction:.0f} % of batched inference on N*B distinct samples (input traffic, not a ceiling)")
+    for name, speedup in result.get("speedup_fast_over_reference", {}).items():
+        lines.append(f"{name}: fast population forward {speedup:.2f}x the reference's speed (reference_r{name[len('eggroll_r'):]})")
+    if result["methods"].get("matmul", {}).get("available"):
+        lines.append(
+            "GFLOP/s counts a generation's population forward as the reference computes it (BenchConfig.forward_flops), "
+            "for the fast and the reference forward alike; matmul is a square float32 product, XLA's own rate."
+        )
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 from eggroll_snn.bench.config import REFERENCE_METHOD, BenchConfig
 from eggroll_snn.bench.measure import isolated_memory, time_methods
-from eggroll_snn.bench.methods import check_methods, samples_per_call, unavailable_reason
+from eggroll_snn.bench.methods import check_methods, flops_per_call, samples_per_call, unavailable_reason
 
 def _environment() -> dict:
     import jax
@@ -80,8 +80,12 @@ def run_benchmark(
             entry = {"available": False, "reason": reasons[method], "seconds_per_generation": None}
         else:
             entry = {"available": True, **timings[method]}
-            entry["samples_per_generation"] = samples_per_call(config, method)
-            entry["member_evaluations_per_second"] = entry["samples_per_generation"] / entry["seconds_per_generation"]
+            seconds = entry["seconds_per_generation"]
+            samples, flops = samples_per_call(config, method), flops_per_call(config, method)
+            entry["samples_per_generation"] = samples
+            entry["member_evaluations_per_second"] = None if samples is None else samples / seconds
+            entry["member_sample_bins_per_second"] = None if samples is None else samples * config.time_bins / seconds
+            entry["gflops_per_second"] = None if flops is None else flops / seconds / 1e9
             if rss:
                 entry.update(isolated_memory(config, method))
         result["methods"][method] = entry
@@ -114,3 +118,13 @@ def _add_ratios(result: dict) -> None:
     result["speedup_full_rank_over_eggroll_r1"] = None if full_rank is None else full_rank / reference
     # Same N*B evaluations per call, so the throughput ratio is the inverse time ratio.
     result["throughput_fraction_of_inference"] = None if inference is None else inference / reference
+    ceiling = entries.get("matmul", {}).get("gflops_per_second")
+    for entry in entries.values():
+        rate = entry.get("gflops_per_second")
+        entry["fraction_of_matmul"] = None if ceiling is None or rate is None else rate / ceiling
+    result["speedup_fast_over_reference"] = {
+        name: entries[f"reference_r{name[len('eggroll_r'):]}"]["seconds_per_generation"] / entry["seconds_per_generation"]
+        for name, entry in entries.items()
+        if name.startswith("eggroll_r") and entry["seconds_per_generation"] is not None
+        and entries.get(f"reference_r{name[len('eggroll_r'):]}", {}).get("seconds_per_generation") is not None
+    }

@@ -227,7 +227,14 @@ class TrainSection:
       fitness: ``"cross_entropy"`` (negative mean cross-entropy) or ``"accuracy"`` on the minibatch.
       augment_shift: translate each training recording by a random whole number of (pooled)
         pixels in ``[-augment_shift, augment_shift]`` per axis (0 = no augmentation).
-      eval_batch_size: recordings per compiled batch when evaluating accuracy.
+      eval_batch_size: recordings per compiled batch when evaluating accuracy (at most what the
+        memory budget holds).
+      memory_budget_mb: memory the population's evaluation may use, in MiB: members are evaluated
+        in chunks that fit it (see :mod:`eggroll_snn.population.chunks`); unset = half of an
+        accelerator's free memory, a quarter of the machine's memory on CPU.
+      population_forward: ``"fast"`` (the fast population forward, :mod:`eggroll_snn.population.fast`)
+        or ``"reference"`` (the readable path it is checked against; the same values up to float
+        rounding, slower).
       devices: devices the population is split over (see :mod:`eggroll_snn.distributed`): 1 (one
         device), D (each evaluates population_size / D members), or 0 for every visible device of
         every process (``--devices all``).
@@ -249,6 +256,8 @@ class TrainSection:
     fitness: Literal["cross_entropy", "accuracy"] = "cross_entropy"
     augment_shift: int = 0
     eval_batch_size: int = 500
+    memory_budget_mb: Optional[float] = None
+    population_forward: Literal["fast", "reference"] = "fast"
     devices: int = 1
     max_seconds: Optional[float] = None
     init_from: Optional[str] = None
@@ -262,6 +271,11 @@ class TrainSection:
         _check(0 <= self.seed < 2**32, "train.seed", self.seed, "an integer 0..4294967295")
         _check(0 <= self.augment_shift <= 8, "train.augment_shift", self.augment_shift, "an integer 0..8 (pixels)")
         _check(0 <= self.devices <= 1_000_000, "train.devices", self.devices, "a device count >= 1, or 0 for all devices")
+        if self.memory_budget_mb is not None:
+            _check(
+                math.isfinite(self.memory_budget_mb) and self.memory_budget_mb > 0, "train.memory_budget_mb",
+                self.memory_budget_mb, "a positive number of MiB, or unset",
+            )
         if self.max_seconds is not None:
             _check(
                 math.isfinite(self.max_seconds) and self.max_seconds > 0, "train.max_seconds", self.max_seconds,

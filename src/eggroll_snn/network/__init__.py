@@ -18,7 +18,6 @@ from eggroll_snn.network.conv import ConvGeometry, ConvLIF
 from eggroll_snn.network.dense import DenseLIF
 from eggroll_snn.network.lif import MIN_THRESHOLD, RESET_MODES
 from eggroll_snn.network.model import (
-    activity_sizes,
     arithmetic_for,
     build_layers,
     first_layer_currents,
@@ -26,6 +25,7 @@ from eggroll_snn.network.model import (
     forward_with_state,
     init_params,
     input_features,
+    member_numbers,
 )
 from eggroll_snn.network.readout import READOUT_MODES, LeakyReadout, SpikeCountReadout
 from eggroll_snn.network.recurrent import RecurrentLIF
@@ -40,7 +40,7 @@ __all__ = [
     "arithmetic_for",
     "input_features",
     "first_layer_currents",
-    "activity_sizes",
+    "member_numbers",
     "DenseLIF",
     "RecurrentLIF",
     "ConvLIF",

@@ -9,8 +9,8 @@ constants, with
   activity (the identity, a flattening, or receptive fields);
 * ``run(params, perturbation, currents, arithmetic, record) -> LayerOutput``: its dynamics over
   the time-major currents ``arithmetic.drive(params, perturbation, x)``;
-* ``activity_size``: numbers per sample and time bin of its widest per-member array, which the
-  population uses to size its member chunks.
+* ``activity_size`` and ``feature_size``: numbers per sample and time bin of its neurons' arrays
+  and of its input features, which the population uses to size its member chunks.
 """
 
 from __future__ import annotations
@@ -77,6 +77,10 @@ class Dense:
     @property
     def activity_size(self) -> int:
         return self.size
+
+    @property
+    def feature_size(self) -> int:
+        return self.fan_in
 
     def features(self, activity: jax.Array) -> jax.Array:
         """The previous layer's activity (T, B, ...) flattened to (T, B, fan_in) (a conv block's maps

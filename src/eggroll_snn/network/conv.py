@@ -109,6 +109,12 @@ class ConvLIF:
         height, width, channels = self.conv_shape
         return height * width * channels
 
+    @property
+    def feature_size(self) -> int:
+        """The receptive fields of every position, per sample and time bin."""
+        height, width, _ = self.conv_shape
+        return height * width * self.weight_shape[1]
+
     def init(self, key: jax.Array, gain: float, learn_beta: bool, learn_threshold: bool) -> dict:
         return {
             **init_weight(key, self.weight_shape, gain),

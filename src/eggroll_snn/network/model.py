@@ -62,13 +62,14 @@ def build_layers(config: NetworkConfig) -> tuple:
     return tuple(layers)
 
 
-def arithmetic_for(config: NetworkConfig, spike_fn=None):
-    """The arithmetic ``config``'s layers compute with (``spike_fn``: float networks only)."""
+def arithmetic_for(config: NetworkConfig, spike_fn=None, fast: bool = False):
+    """The arithmetic ``config``'s layers compute with (``spike_fn``, ``fast``: float networks only;
+    integer arithmetic is exact in any order)."""
     if config.fixed_point is not None:
         if spike_fn is not None:
             raise ConfigError("a fixed-point network has no surrogate spike: train it with strategy.method = 'eggroll'")
         return FixedPointArithmetic(config.fixed_point)
-    return FloatArithmetic(config.compute_dtype, spike_fn)
+    return FloatArithmetic(config.compute_dtype, spike_fn, fast)
 
 
 def init_params(key: jax.Array, config: NetworkConfig) -> dict:
@@ -109,14 +110,14 @@ def first_layer_currents(layer: dict, layer_perturbation: dict | None, inputs: j
 
 def _run(
     params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None, record: bool, spike_fn=None,
-    first_currents: jax.Array | None = None,
+    first_currents: jax.Array | None = None, fast: bool = False,
 ):
     """The layers in turn: ``(logits, hidden-layer states, read-out state)``, states time-major."""
     if inputs.ndim != 3 or inputs.shape[-1] != config.input_size:
         raise ConfigError(
             f"network inputs have shape {inputs.shape}; expected (batch, time_bins, input_size={config.input_size})"
         )
-    arithmetic = arithmetic_for(config, spike_fn)
+    arithmetic = arithmetic_for(config, spike_fn, fast)
     layers = build_layers(config)
     layer_params = params["layers"]
     layer_perturbations = [None] * len(layers) if perturbation is None else perturbation["layers"]
@@ -129,6 +130,10 @@ def _run(
     currents = jnp.swapaxes(first_currents, 0, 1)
     activity, states = None, []
     for index, (layer, values, layer_perturbation) in enumerate(zip(layers, layer_params, layer_perturbations)):
+        if index and fast and not record and index == len(layers) - 1 and isinstance(layer, LeakyReadout):
+            logits = layer.summed_logits(values, layer_perturbation, activity, arithmetic)
+            if logits is not None:  # one product on the time-weighted spikes instead of T
+                return logits, states, {}
         if index:
             currents = arithmetic.drive(values, layer_perturbation, layer.features(activity))
         activity, state = layer.run(values, layer_perturbation, currents, arithmetic, record)
@@ -138,7 +143,7 @@ def _run(
 
 def forward(
     params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None = None, spike_fn=None,
-    first_currents: jax.Array | None = None,
+    first_currents: jax.Array | None = None, fast: bool = False,
 ) -> jax.Array:
     """Logits of the network for a batch.
 
@@ -154,11 +159,17 @@ def forward(
         :mod:`eggroll_snn.strategies.bptt`).
       first_currents: the first layer's currents, perturbation included, when the caller has
         formed them (:func:`first_layer_currents`); ``None`` forms them from ``inputs``.
+      fast: the same network in fewer operations: time loops unrolled, rank-r terms as
+        multiply-adds (:class:`~eggroll_snn.network.arithmetic.FloatArithmetic`), and a mean
+        read-out without a learned leak from one product on its time-weighted inputs. Logits equal
+        up to float rounding (which can move a spike whose membrane is within rounding of theta).
 
     Returns:
       ``(B, num_classes)`` float32 logits.
     """
-    return _run(params, inputs, config, perturbation, record=False, spike_fn=spike_fn, first_currents=first_currents)[0]
+    return _run(
+        params, inputs, config, perturbation, record=False, spike_fn=spike_fn, first_currents=first_currents, fast=fast
+    )[0]
 
 
 def forward_with_state(params: dict, inputs: jax.Array, config: NetworkConfig, perturbation: dict | None = None) -> dict:
@@ -181,9 +192,12 @@ def forward_with_state(params: dict, inputs: jax.Array, config: NetworkConfig, p
     return result
 
 
-def activity_sizes(config: NetworkConfig) -> tuple[int, ...]:
-    """Numbers per sample and time bin of each layer's widest per-member array (for chunking members)."""
-    return tuple(layer.activity_size for layer in build_layers(config))
+def member_numbers(config: NetworkConfig) -> int:
+    """Numbers one population member holds per sample and time bin (an estimate for sizing member
+    chunks): each layer's currents, membranes and spikes, and the input features of every layer
+    after the first (the first layer's inputs are shared by all members)."""
+    layers = build_layers(config)
+    return sum(3 * layer.activity_size + (layer.feature_size if index else 0) for index, layer in enumerate(layers))
 
 
 __all__ = [
@@ -194,5 +208,5 @@ __all__ = [
     "first_layer_currents",
     "forward",
     "forward_with_state",
-    "activity_sizes",
+    "member_numbers",
 ]

@@ -225,14 +225,11 @@ class EvolutionStrategy(StrategyConfig):
     name: ClassVar[str] = "base"
     #: Members that :meth:`generation` evaluates (the trainer may split them over devices).
     has_population: ClassVar[bool] = True
-    #: Whether evaluating an antithetic pair's first layer once pays (see ``shares_pairs``).
-    pair_sharing: ClassVar[bool] = False
-
     @property
     def shares_pairs(self) -> bool:
-        """Members ``2k``, ``2k + 1`` are ``+E_k``, ``-E_k`` and the population forward should share
-        the pair's first-layer product (``population.population_logits(..., antithetic_pairs=True)``)."""
-        return self.antithetic and self.pair_sharing
+        """Members ``2k``, ``2k + 1`` are ``+E_k``, ``-E_k``, so the population forward can share the
+        pair's first-layer product (``population.population_logits(..., antithetic_pairs=True)``)."""
+        return self.antithetic
 
     # -- hooks ------------------------------------------------------------------------------
     def _check_params(self, params) -> None:

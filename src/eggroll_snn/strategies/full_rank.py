@@ -31,7 +31,6 @@ class FullRankStrategy(EvolutionStrategy):
     """Dense-noise ES (maximises fitness) with the options of :class:`StrategyConfig`."""
 
     name: ClassVar[str] = "full_rank"
-    pair_sharing: ClassVar[bool] = True
 
     def _weight_perturbations(self, keys, shape, member_scales):
         draws = noise.gaussian_pairs(keys, shape)

@@ -32,24 +32,32 @@ from eggroll_snn.strategies import Objective
 from eggroll_snn.training import step as step_module
 
 
-def local_evaluator(network: NetworkConfig, antithetic_pairs: bool = False) -> Callable:
+def local_evaluator(
+    network: NetworkConfig, antithetic_pairs: bool = False, fast: bool = True, memory_budget_mb: float | None = None
+) -> Callable:
     """``evaluate(params, perturbations, inputs, labels) -> (loss (n,), accuracy (n,))`` of the members given.
 
     ``antithetic_pairs``: the members come in (+E, -E) pairs whose shared product is computed
-    once (see :func:`eggroll_snn.population.population_logits`).
+    once; ``fast``: the fast population forward, else the readable reference; members are
+    evaluated in chunks that fit ``memory_budget_mb`` (see :func:`eggroll_snn.population.population_logits`).
     """
 
     def evaluate(params, perturbations, inputs, labels):
-        logits = population_logits(params, perturbations, inputs, network, antithetic_pairs=antithetic_pairs)
+        logits = population_logits(
+            params, perturbations, inputs, network, antithetic_pairs=antithetic_pairs, fast=fast,
+            memory_budget_mb=memory_budget_mb,
+        )
         return member_losses(logits, labels)
 
     return evaluate
 
 
-def local_objective(network: NetworkConfig, method, fitness: str = "cross_entropy") -> Objective:
+def local_objective(
+    network: NetworkConfig, method, fitness: str = "cross_entropy", fast: bool = True, memory_budget_mb: float | None = None
+) -> Objective:
     """The :class:`~eggroll_snn.strategies.Objective` of ``method`` with its population evaluated in
     this process (what the trainer uses on one device without integer weights or an evaluator)."""
-    evaluate = local_evaluator(network, antithetic_pairs=method.shares_pairs) if method.has_population else None
+    evaluate = local_evaluator(network, method.shares_pairs, fast, memory_budget_mb) if method.has_population else None
     return Objective(network, evaluate, fitness)
 
 
@@ -71,7 +79,10 @@ def sharded_population(config: TrainConfig, network: NetworkConfig, strategy) ->
         )
     local = distributed.members_per_device(config.strategy.population_size, len(devices))
     # A device shares pair products only when it holds whole pairs.
-    evaluate = local_evaluator(network, antithetic_pairs=strategy.shares_pairs and local % 2 == 0)
+    evaluate = local_evaluator(
+        network, strategy.shares_pairs and local % 2 == 0, config.train.population_forward == "fast",
+        config.train.memory_budget_mb,
+    )
     return distributed.ShardedPopulation(distributed.population_mesh(devices), config.strategy.population_size, evaluate)
 
 
@@ -108,7 +119,9 @@ class PopulationEvaluation:
         elif self.sharded is not None:
             evaluate = self.sharded.evaluate
         else:
-            evaluate = local_objective(self.network, self.strategy).evaluate
+            train = self.config.train
+            fast = train.population_forward == "fast"
+            evaluate = local_objective(self.network, self.strategy, train.fitness, fast, train.memory_budget_mb).evaluate
         if evaluate is not None:
             evaluate = _on_grid(evaluate, WeightGrid.for_network(self.config.network.weights, self.network))
         self.evaluate = evaluate
