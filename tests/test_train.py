@@ -271,3 +271,31 @@ def test_init_from_another_network_or_no_run_is_refused_and_leaves_no_folder(fin
     with pytest.raises(ConfigError, match=r"train.init_from = .*holds no finished training run"):
         train(missing, tmp_path / "missing", progress=False)
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_time_budget_fixes_the_generation_count_records_it_and_reproduces(nmnist_small_root, tmp_path):
+    budgeted = tiny_config(nmnist_small_root, **{"train.generations": None, "train.time_budget_s": 25.0})
+    result = train(budgeted, tmp_path / "budget", progress=False)
+    saved = load(tmp_path / "budget" / "config.toml")
+    generations = saved.train.generations
+    assert generations == result.generations and generations % chunk_length(saved.train) == 0 and generations >= 5
+    record = json.loads((tmp_path / "budget" / "budget.json").read_text())
+    assert record["generations"] == generations and record["reproduce_with"] == f"--generations {generations}"
+    # The plan fits the budget: preparation, one compilation, the generations and their validations, the end.
+    planned = (
+        record["elapsed_before_training_s"] + record["compile_seconds"] + generations * record["seconds_per_generation"]
+        + (generations / saved.train.eval_every + 2) * record["validation_seconds"]
+    )
+    assert planned <= 25.0
+    # The same count given explicitly is the same run (the schedules span it either way).
+    again = train(apply_overrides(budgeted, {"train.generations": generations}), tmp_path / "again", progress=False)
+    strip = lambda records: [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]  # noqa: E731
+    assert strip(read_metrics(tmp_path / "budget")) == strip(read_metrics(tmp_path / "again"))
+    assert again.test_accuracy == result.test_accuracy
+
+
+def test_a_budget_too_small_for_one_chunk_is_refused_before_any_file(nmnist_small_root, tmp_path):
+    config = tiny_config(nmnist_small_root, **{"train.generations": None, "train.time_budget_s": 0.5})
+    with pytest.raises(ConfigError, match=r"train.time_budget_s = 0.5 leaves .* raise train.time_budget_s or set train.generations"):
+        train(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

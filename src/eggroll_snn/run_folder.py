@@ -9,6 +9,7 @@ Layout (``run_dir``)::
     model_integer.npz/.json  integer-weight runs only: the int8 weights, int32 biases and scales
     model_fixed_point.npz/.json  fixed-point runs only: the chip's integers and their arithmetic
     summary.json     test accuracy of the selected model, timings
+    budget.json      runs with train.generations unset: the seconds measured and the count fixed
     skipped_files.json  with ``data.skip_bad`` only: the recordings left out, and why
 
 The trainer (:mod:`eggroll_snn.training`) is the only writer; ``evaluate``, ``plot``, ``export``,
@@ -46,6 +47,8 @@ METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.toml"
 SUMMARY_FILE = "summary.json"
 SKIPPED_FILE = "skipped_files.json"
+#: A time-budgeted run's record of what it measured and the generation count it fixed.
+BUDGET_FILE = "budget.json"
 CHECKPOINT_DIR = "checkpoints"
 
 #: The fields of a generation's :class:`~eggroll_snn.strategies.GenerationMetrics` that every metrics
@@ -303,6 +306,7 @@ __all__ = [
     "CONFIG_FILE",
     "SUMMARY_FILE",
     "SKIPPED_FILE",
+    "BUDGET_FILE",
     "CHECKPOINT_DIR",
     "METRIC_FIELDS",
     "LOGGED_METRICS",

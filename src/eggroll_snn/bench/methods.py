@@ -38,6 +38,9 @@ import numpy as np
 from eggroll_snn.bench.config import MATMUL_SIZE, REFERENCE_METHOD, BenchConfig, method_rank
 from eggroll_snn.errors import ConfigError
 
+#: The length of the trainer's decaying schedules in the timed steps (any length costs the same).
+SCHEDULE_GENERATIONS = 3000
+
 
 
 def make_frames(config: BenchConfig, count: int, seed_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -85,14 +88,15 @@ def _minibatch(config: BenchConfig):
 def make_strategy_for(config: BenchConfig, method: str):
     """The trainer's method behind ``method`` (``eggroll_r{r}``, ``reference_r{r}``, ``full_rank`` or
     ``bptt``), with the ``[strategy]`` section's defaults (the trainer's schedules included) at this N and rank."""
-    from eggroll_snn.config import StrategySection, TrainSection
+    from eggroll_snn.config import StrategySection
     from eggroll_snn.training.step import method_from_section
 
     if method.startswith(("eggroll_r", "reference_r")):
         section = StrategySection(method="eggroll", population_size=config.population_size, rank=method_rank(method))
     else:
         section = StrategySection(method=method, population_size=config.population_size)
-    return method_from_section(section.method, section, TrainSection().generations)
+    # The schedules' length only shapes the learning rate, not the work of a generation.
+    return method_from_section(section.method, section, SCHEDULE_GENERATIONS)
 
 
 def strategy_and_state(config: BenchConfig, method: str):
@@ -223,12 +227,21 @@ def _prepare_evosax(config: BenchConfig) -> Prepared:
     return Prepared(step, (state, key), _minibatch(config))
 
 
+def matmul_size() -> int:
+    """Side of the ceiling's square matrices: :data:`MATMUL_SIZE` on CPU, 8 times it on an accelerator
+    (a 1024-wide product is too small to load a GPU)."""
+    import jax
+
+    return MATMUL_SIZE if jax.default_backend() == "cpu" else 8 * MATMUL_SIZE
+
+
 def _prepare_matmul(config: BenchConfig) -> Prepared:
-    """The ceiling: a float32 product of two :data:`MATMUL_SIZE` square matrices, XLA's own rate."""
+    """The ceiling: a float32 product of two square matrices (:func:`matmul_size`), XLA's own rate."""
     import jax
     import jax.numpy as jnp
 
-    matrix = jax.random.normal(jax.random.key(config.seed), (MATMUL_SIZE, MATMUL_SIZE), jnp.float32) / MATMUL_SIZE**0.5
+    size = matmul_size()
+    matrix = jax.random.normal(jax.random.key(config.seed), (size, size), jnp.float32) / size**0.5
 
     def step(carry, matrix):
         return carry + 1, matrix @ matrix
@@ -248,7 +261,7 @@ def flops_per_call(config: BenchConfig, method: str) -> int | None:
     :meth:`BenchConfig.forward_flops` of the population forward (the same model for the fast and
     the reference forward, so their GFLOP/s compare as their speeds); ``None`` for the rest."""
     if method == "matmul":
-        return 2 * MATMUL_SIZE**3
+        return 2 * matmul_size() ** 3
     if method.startswith(("eggroll_r", "reference_r")):
         return config.forward_flops(method_rank(method))
     if method == "population_sigma0":

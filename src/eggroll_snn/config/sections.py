@@ -216,7 +216,11 @@ class TrainSection:
     """The generation loop.
 
     Attributes:
-      generations: number of ES generations (one ask/tell each).
+      generations: number of generations (one ask/tell, or one BPTT step, each); unset = as many
+        as ``time_budget_s`` affords on this machine, measured when the run starts and then
+        recorded in the run's config.toml (see :mod:`eggroll_snn.training.budget`).
+      time_budget_s: with ``generations`` unset, the seconds the whole run may take, from the call
+        of ``train`` (data preparation included) to its test score.
       batch_size: recordings in the minibatch that all members of a generation share.
       eval_every: generations between validation-accuracy evaluations (and model selection).
       checkpoint_every: generations between checkpoints.
@@ -246,7 +250,8 @@ class TrainSection:
         N-MNIST on real recordings; its parameters must have this network's shapes. Unset = random.
     """
 
-    generations: int = 3000
+    generations: Optional[int] = None
+    time_budget_s: Optional[float] = 570.0
     batch_size: int = 128
     eval_every: int = 100
     checkpoint_every: int = 100
@@ -263,7 +268,17 @@ class TrainSection:
     init_from: Optional[str] = None
 
     def __post_init__(self) -> None:
-        _check(1 <= self.generations <= 10_000_000, "train.generations", self.generations, "an integer 1..10000000")
+        if self.generations is not None:
+            _check(1 <= self.generations <= 10_000_000, "train.generations", self.generations, "an integer 1..10000000, or unset")
+        if self.time_budget_s is not None:
+            _check(
+                math.isfinite(self.time_budget_s) and self.time_budget_s > 0, "train.time_budget_s", self.time_budget_s,
+                "a positive finite number of seconds, or unset",
+            )
+        _check(
+            self.generations is not None or self.time_budget_s is not None, "train.generations", None,
+            "an integer 1..10000000, or unset with train.time_budget_s set (the budget then fixes it)",
+        )
         _check(1 <= self.batch_size <= 1_000_000, "train.batch_size", self.batch_size, "an integer 1..1000000")
         for name in ("eval_every", "checkpoint_every", "keep_checkpoints", "generations_per_call", "eval_batch_size"):
             value = getattr(self, name)

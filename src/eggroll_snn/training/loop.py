@@ -23,13 +23,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from eggroll_snn import checkpoint, distributed, run_folder
-from eggroll_snn.config import TrainConfig, options_missing_at_default
+from eggroll_snn.config import TrainConfig, apply_overrides, options_missing_at_default
 from eggroll_snn.data.source import load_frames
 from eggroll_snn.errors import CheckpointError, ConfigError, TrainingError
 from eggroll_snn.integer.grid import WeightGrid
 from eggroll_snn.network import NetworkConfig, init_params
 from eggroll_snn.scoring import accuracy_report, mean_cross_entropy, predict_logits
 from eggroll_snn.strategies import Objective, all_fitness_nan_error
+from eggroll_snn.training import budget
 from eggroll_snn.training import step as step_module
 from eggroll_snn.training.data import TrainingData, prepare_data
 from eggroll_snn.training.evaluators import PopulationEvaluation
@@ -142,22 +143,30 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
       ConfigError: ``train.init_from`` holds no finished run, or one of another network's shapes.
       KeyboardInterrupt: after writing a checkpoint of the generations completed so far.
     """
+    started = time.perf_counter()
     run_dir = distributed.process_run_dir(run_dir)  # the run folder itself on one process
     run_folder.check_run_dir(config, run_dir, resume)
     network = config.network_config()
-    method = step_module.strategy_from_config(config)
+    budgeted = config.train.generations is None  # fixed from train.time_budget_s below
+    method = step_module.strategy_from_config(budget.provisional(config) if budgeted else config)
     population = PopulationEvaluation(config, network, method)  # device options checked before any file
     # A resumed run's state comes from its checkpoint; train.init_from only seeds a new run.
     state, data_key = initial_state(config, method, network, use_init_from=not resume)
     data, skipped = prepare_data(config, progress=progress)
     split_labels = {"train": np.asarray(data.train_labels), "validation": data.validation_labels, "test": data.test_labels}
-    run_folder.start_run(config, run_dir, skipped, split_labels)
-    wall_offset = 0.0
-    if resume:
-        state, wall_offset = resumed_state(config, run_dir, state)
-    state = strongly_typed(state)
     with population:
         objective = Objective(network, population.evaluate, config.train.fitness)
+        if budgeted:
+            config, measured = fit_to_budget(config, method, objective, network, data, population, state, data_key, started)
+            method = step_module.strategy_from_config(config)
+            state, data_key = initial_state(config, method, network)
+        run_folder.start_run(config, run_dir, skipped, split_labels)
+        if budgeted:
+            run_folder.write_json(run_dir / run_folder.BUDGET_FILE, measured)
+        wall_offset = 0.0
+        if resume:
+            state, wall_offset = resumed_state(config, run_dir, state)
+        state = strongly_typed(state)
         step = step_module.make_generation_step(method, objective, config.train, data_key)
         loop = Loop(config, network, data, run_dir, wall_offset, population.compile_chunk)
         bar = Progress(progress, config.train.generations, int(state.strategy.generation))
@@ -170,6 +179,29 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         finally:
             bar.close()
     return finish(config, run_dir, state, network, loop.wall_time())
+
+
+def fit_to_budget(config, method, objective, network, data, population, state, data_key, started):
+    """``config`` with ``train.generations`` fixed from ``train.time_budget_s`` (see
+    :mod:`eggroll_snn.training.budget`), and the record of what was measured."""
+    length = step_module.chunk_length(config.train)
+    step = step_module.make_generation_step(method, objective, config.train, data_key)
+    grid = WeightGrid.for_network(config.network.weights, network)
+
+    def validate():
+        predict_logits(grid.apply(state.strategy.params), data.validation_frames, network, config.train.eval_batch_size)
+
+    measured = budget.measure(population.compile_chunk, step, strongly_typed(state.strategy), data, validate, length)
+    elapsed = time.perf_counter() - started
+    generations = budget.generations_for(config.train.time_budget_s, elapsed, measured, config.train.eval_every, length)
+    print(
+        f"time budget {config.train.time_budget_s:g} s: {measured['seconds_per_generation']:.4f} s per generation on "
+        f"{budget.cpu_model() if jax.default_backend() == 'cpu' else jax.local_devices()[0].device_kind} -> "
+        f"{generations} generations (train.generations in config.toml)",
+        flush=True,
+    )
+    fixed = apply_overrides(config, {"train.generations": generations})
+    return fixed, budget.record(config, measured, elapsed, generations)
 
 
 def resumed_state(config: TrainConfig, run_dir: Path, state: TrainingState) -> tuple[TrainingState, float]:

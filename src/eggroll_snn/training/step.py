@@ -21,13 +21,23 @@ import jax
 import jax.numpy as jnp
 
 from eggroll_snn.config import StrategySection, TrainConfig, TrainSection
+from eggroll_snn.errors import ConfigError
 from eggroll_snn.strategies import METHODS, Objective
 from eggroll_snn.training.data import shift_frames
 
 
 def strategy_from_config(config: TrainConfig):
     """The method :attr:`TrainConfig.method` names, with the ``[strategy]`` section's options (see
-    :func:`method_from_section`)."""
+    :func:`method_from_section`).
+
+    Raises:
+      ConfigError: ``train.generations`` is unset (a time-budgeted run fixes it when it starts).
+    """
+    if config.train.generations is None:
+        raise ConfigError(
+            "option train.generations is unset: a run fixes it from train.time_budget_s when it starts "
+            "(eggroll_snn.training.train); set it to build the method directly"
+        )
     return method_from_section(config.method, config.strategy, config.train.generations, config.fixed_point.fraction_bits)
 
 
