@@ -1,7 +1,9 @@
 """Shared fixtures. Real-data tests read the N-MNIST subset beside the repository.
 
 The subset lives at ``../shared/data/nmnist-small`` (override with ``EGGROLL_SNN_NMNIST_SMALL``).
-When it is missing the real-data tests fail loudly rather than skip: CI must exercise them.
+Where it is missing (a user's fresh clone) the real-data tests are skipped, each with the reason
+and how to get real recordings; with ``EGGROLL_SNN_REQUIRE_REAL_DATA=1`` (set by ``.ci/run``)
+they fail instead, so that CI always exercises them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_NMNIST_SMALL = REPO_ROOT.parent / "shared" / "data" / "nmnist-small"
+REQUIRE_REAL_DATA = "EGGROLL_SNN_REQUIRE_REAL_DATA"
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +23,13 @@ def nmnist_small_root() -> Path:
     """Root of the real N-MNIST subset (holds ``NMNIST/Train`` and ``NMNIST/Test``)."""
     root = Path(os.environ.get("EGGROLL_SNN_NMNIST_SMALL", DEFAULT_NMNIST_SMALL))
     if not (root / "NMNIST" / "Train").is_dir():
-        pytest.fail(
-            f"real N-MNIST subset not found at {root}; set EGGROLL_SNN_NMNIST_SMALL to its folder",
-            pytrace=False,
+        reason = (
+            f"real N-MNIST recordings not found at {root}: get them with `eggroll-snn data download --to DIR` "
+            "(the official archives) and set EGGROLL_SNN_NMNIST_SMALL=DIR"
         )
+        if os.environ.get(REQUIRE_REAL_DATA) == "1":
+            pytest.fail(f"{reason} ({REQUIRE_REAL_DATA}=1 makes this an error)", pytrace=False)
+        pytest.skip(reason)
     return root
 
 

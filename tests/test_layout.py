@@ -131,3 +131,19 @@ def test_every_public_name_resolves_and_the_package_imports_lazily():
         [sys.executable, "-c", "import sys, eggroll_snn; print('jax' in sys.modules)"], capture_output=True, text=True, check=True
     )
     assert loaded.stdout.strip() == "False"
+
+
+def test_without_the_real_subset_its_tests_skip_with_how_to_get_it_and_ci_can_require_them(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "EGGROLL_SNN_NMNIST_SMALL": str(tmp_path / "absent")}
+    env.pop("EGGROLL_SNN_REQUIRE_REAL_DATA", None)
+    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(tests / "test_baselines.py")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert " skipped" in done.stdout and "eggroll-snn data download --to DIR" in done.stdout
+    required = subprocess.run(command, env={**env, "EGGROLL_SNN_REQUIRE_REAL_DATA": "1"}, capture_output=True, text=True, cwd=tmp_path)
+    assert required.returncode == 1 and "EGGROLL_SNN_REQUIRE_REAL_DATA=1 makes this an error" in required.stdout
