@@ -27,6 +27,7 @@ def fixed_config(**changes) -> TrainConfig:
         "data.num_time_bins": 6,
         "strategy.population_size": 16,
         "strategy.rank": 2,
+        "train.generations": 100,
     }
     options.update(changes)
     return apply_overrides(TrainConfig(), options)

@@ -304,6 +304,7 @@ _PARTNERS = {
     "network.hidden_sizes": "strategy.rank", "data.pool": "strategy.rank",
     "strategy.antithetic": "strategy.population_size", "strategy.method": "strategy.rank",
     "network.conv_channels": "data.pool",  # too many inputs for the first dense layer
+    "train.time_budget_s": "train.generations",  # unset both and nothing fixes the run's length
 }
 _ALLOWED = re.compile(r"(is out of range: |has the wrong type: expected |is not allowed: expected )\S")
 
@@ -380,7 +381,7 @@ BAD_VALUES = {
     "strategy.learning_rate_final_fraction": (-0.5, "[0, 1]"),
     "strategy.surrogate": ("relu", "'fast_sigmoid', 'arctan'"),
     "strategy.surrogate_slope": (0.0, "a positive finite number"),
-    "train.generations": (0, "1..10000000"),
+    "train.generations": (0, "1..10000000, or unset"),
     "train.batch_size": (0, "1..1000000"),
     "train.eval_every": (0, "a positive integer"),
     "train.checkpoint_every": (0, "a positive integer"),
@@ -393,6 +394,16 @@ BAD_VALUES = {
     "train.eval_batch_size": (0, "a positive integer"),
     "train.devices": (-1, "a device count >= 1, or 0 for all devices"),
     "train.max_seconds": (0.0, "a positive finite number of seconds, or unset"),
+    "train.time_budget_s": (0.0, "a positive finite number of seconds, or unset"),
+    "train.memory_budget_mb": (-1.0, "a positive number of MiB, or unset"),
+    "train.population_forward": ("turbo", "one of 'fast', 'reference'"),
+    "train.augment_drop_event": (1.0, "a probability in [0, 1)"),
+    "train.augment_flip_polarity": (1.5, "a probability in [0, 1]"),
+    "train.augment_noise_events": (-1, "an integer 0..100000"),
+    "train.augment_drop_bins": (1.0, "a probability in [0, 1)"),
+    "train.evaluate_test": ("yes", "true or false"),
+    "data.validation_folds": (1, "0 (off) or a number of folds 2..100"),
+    "data.validation_fold": (3, "a fold 0..0 of data.validation_folds = 0"),
 }
 
 

@@ -88,7 +88,7 @@ def test_bfloat16_fast_population_stays_close_to_the_reference():
 
 def test_fixed_point_population_is_bit_exact_on_either_path():
     config = apply_overrides(
-        TrainConfig(), {"network.neuron": "fixed_point", "network.hidden_sizes": [16], "strategy.population_size": 8}
+        TrainConfig(), {"network.neuron": "fixed_point", "network.hidden_sizes": [16], "strategy.population_size": 8, "train.generations": 10}
     )
     network = config.network_config()
     params = init_params(jax.random.key(0), network)

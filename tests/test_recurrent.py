@@ -134,7 +134,7 @@ def test_both_training_methods_change_the_recurrent_weight(method):
     from eggroll_snn.training import make_generation_step, strategy_from_config
     from eggroll_snn.training.evaluators import local_objective
 
-    config = apply_overrides(TrainConfig(), {"strategy.method": method, "strategy.population_size": 8, "train.batch_size": 4})
+    config = apply_overrides(TrainConfig(), {"strategy.method": method, "strategy.population_size": 8, "train.batch_size": 4, "train.generations": 100})
     network = NetworkConfig(input_size=6, hidden_sizes=(8,), num_classes=3, recurrent=True, init_gain=3.0)
     strategy = strategy_from_config(config)
     state = strategy.init(jax.random.key(6), init_params(jax.random.key(7), network))
