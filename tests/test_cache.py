@@ -175,3 +175,19 @@ def test_no_decodable_recording_and_wrong_config_type(tmp_path, nmnist_small_roo
         load_split_frames(tmp_path / "data", "test", FrameConfig(), cache_dir=tmp_path / "cache", skip_bad=True)
     with pytest.raises(ConfigError, match="frame_config"):
         load_split_frames(nmnist_small_root, "test", {"pool": 2}, cache_dir=tmp_path / "cache")
+
+
+def test_a_cache_file_with_changed_bytes_of_the_same_size_is_found_and_rebuilt(tmp_path, nmnist_small_root, monkeypatch):
+    config = FrameConfig(pool=2, num_time_bins=4)
+    expected, _ = load_split_frames(nmnist_small_root, "test", config, cache_dir=tmp_path)
+    expected = np.array(expected)
+    frames_file = next(tmp_path.glob("*.frames.npy"))
+    data = bytearray(frames_file.read_bytes())
+    for offset in range(len(data) - 4000, len(data), 7):  # flip frame bytes; the size stays
+        data[offset] ^= 0x5A
+    frames_file.write_bytes(bytes(data))
+    builds = _count_builds(monkeypatch)
+    with pytest.warns(UserWarning, match="does not match the checksum recorded when it was written"):
+        frames, _ = load_split_frames(nmnist_small_root, "test", config, cache_dir=tmp_path)
+    assert len(builds) == 1
+    np.testing.assert_array_equal(frames, expected)

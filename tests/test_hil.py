@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import sys
@@ -161,3 +162,52 @@ def test_protocol_refuses_bytes_that_are_not_a_message():
     with pytest.raises(ProtocolError, match="ended after"):
         read_message(Stream(message[:-5]))
     assert read_message(Stream(b"")) is None
+
+
+def _request(population: int = 4, batch: int = 2, time_bins: int = 3) -> dict:
+    """A small, valid evaluate request: 5 inputs, 3 hidden neurons, 2 classes, rank 1."""
+    rng = np.random.default_rng(0)
+    arrays = {"frames": rng.integers(0, 3, (batch, time_bins, 5)).astype(np.int8)}
+    for index, (rows, columns) in enumerate(((3, 5), (2, 3))):
+        arrays[f"layer{index}_weight"] = rng.integers(-60, 60, (rows, columns)).astype(np.int8)
+        arrays[f"layer{index}_bias"] = np.zeros(rows, np.int8)
+        arrays[f"layer{index}_a"] = rng.integers(-2, 3, (population, rows, 1)).astype(np.int8)
+        arrays[f"layer{index}_b"] = rng.integers(-2, 3, (population, columns, 1)).astype(np.int8)
+        arrays[f"layer{index}_sign"] = np.resize(np.array([1, -1], np.int8), population)
+    return arrays
+
+
+ARITHMETIC = {
+    "threshold": 128, "state_bits": 16, "leak": "shift", "membrane_leak": 3, "synapse_leak": 0, "readout_leak": 0,
+    "reset": "subtract", "layers": 2,
+}
+
+
+@pytest.mark.parametrize(
+    "mode, message",
+    [
+        ("stale", "with a reply to request 1 (a stale or repeated reply)"),
+        ("huge", "a read-out value of magnitude 2147483647, beyond 98304"),
+        ("wide", "a read-out value of magnitude 2147483653, beyond 98304"),
+    ],
+)
+def test_an_evaluator_reply_out_of_order_or_out_of_range_is_refused(mode, message):
+    from eggroll_snn.integer.hil.client import ExternalEvaluator
+
+    evaluator = ExternalEvaluator(f"{EVALUATOR} --fail-after 1 --fail-mode {mode}", ARITHMETIC, timeout_s=30.0)
+    try:
+        first = evaluator.evaluate(_request(), (4, 2, 2))  # a correct reply
+        assert first.shape == (4, 2, 2) and np.abs(first).max() <= 3 * 2**15
+        with pytest.raises(EvaluatorError, match=re.escape(message)) as caught:
+            evaluator.evaluate(_request(), (4, 2, 2))
+        assert "\n" not in str(caught.value) and "request 2" in str(caught.value)
+    finally:
+        evaluator.close(kill=True)
+
+
+def test_an_evaluator_failing_its_greeting_says_that_training_did_not_start():
+    from eggroll_snn.integer.hil.client import ExternalEvaluator
+
+    with pytest.raises(EvaluatorError, match="Training did not start") as caught:
+        ExternalEvaluator(f"{sys.executable} -c 'import sys; sys.exit(4)'", ARITHMETIC, timeout_s=30.0)
+    assert "checkpoint" not in str(caught.value)

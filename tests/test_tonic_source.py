@@ -153,6 +153,21 @@ def test_events_outside_the_sensor_name_the_recording():
         tonic_source.tonic_to_events(raw, (128, 128, 2), "zero", "rec.npy")
 
 
+@pytest.mark.parametrize(
+    "times, message",
+    [
+        ([0.0, 3e5, 1e5], r"event 2's timestamp 100000 precedes the one before it \(300000\); the events are not in time order"),
+        ([0.0, float("nan"), 5.0], r"event 1 has t = nan, not a finite time"),
+        ([-4.0, 1.0, 5.0], r"event 0 has the negative time t = -4"),
+    ],
+)
+def test_spike_times_reversed_nan_or_negative_are_a_bad_recording(times, message):
+    raw = np.zeros(3, dtype=[("t", float), ("x", int), ("p", int)])  # SHD's fields, times as floats
+    raw["t"], raw["x"] = times, [3, 4, 5]
+    with pytest.raises(DataFormatError, match=rf"shd-7.h5: {message}[.;] [Tt]he recording is corrupt.*--skip-bad"):
+        tonic_source.tonic_to_events(raw, (700, 1, 1), "zero", "shd-7.h5")
+
+
 def _tiny_run_options(name: str, root) -> list[str]:
     return [
         "--data", f"tonic:{name}:{root}", "--set", f"data.pool={POOLS[name]}", "--time-bins", "4",

@@ -21,7 +21,7 @@ import numpy as np
 import optax
 
 from eggroll_snn.data.source import load_frames
-from eggroll_snn.data.splits import validation_split
+from eggroll_snn.data.splits import held_out
 from eggroll_snn.errors import ConfigError
 
 #: L2 strengths tried on the validation split, strongest first.
@@ -148,7 +148,7 @@ def linear_baselines_for_seeds(
     test = load_frames(config.data, "test", data_root, progress=progress)
     results = []
     for seed in seeds:
-        train_index, validation_index = validation_split(labels, config.data.validation_fraction, seed)
+        train_index, validation_index = held_out(labels, config.data, seed)
         result = linear_baseline(
             (frames[train_index], labels[train_index]), (frames[validation_index], labels[validation_index]),
             test, config.data.num_classes, time_groups,

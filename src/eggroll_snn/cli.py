@@ -14,7 +14,7 @@ import sys
 from eggroll_snn import __version__
 from eggroll_snn.errors import EggrollSNNError
 
-COMMAND_MODULES = ("data", "train", "evaluate", "baseline", "plot", "bench", "compare", "export")
+COMMAND_MODULES = ("data", "train", "crossval", "evaluate", "baseline", "plot", "bench", "compare", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

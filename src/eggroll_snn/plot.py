@@ -19,11 +19,12 @@ def _series(records: list[dict], x_name: str, y_name: str) -> tuple[list[float],
     return [x for x, _ in points], [y for _, y in points]
 
 
-def plot_run(run_dir: str | Path) -> list[Path]:
+def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
     """Write the run's learning curves as PNG files.
 
     Args:
       run_dir: a run folder with ``metrics.jsonl``.
+      out_dir: where the PNG files go (created); ``None``: the run folder itself.
 
     Returns:
       The paths of the written PNG files.
@@ -37,6 +38,8 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     run_dir = Path(run_dir)
+    out_dir = run_dir if out_dir is None else Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     records = read_metrics(run_dir / "metrics.jsonl")
     if not records:
         raise TrainingError(f"{run_dir / 'metrics.jsonl'} is missing or empty: nothing to plot (is {run_dir} a run folder?)")
@@ -62,7 +65,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
             axis.legend(fontsize="small")
         figure.suptitle(f"{run_dir.name}: {len(records)} generations")
         figure.tight_layout()
-        path = run_dir / file_name
+        path = out_dir / file_name
         figure.savefig(path, dpi=100)
         plt.close(figure)
         written.append(path)

@@ -18,9 +18,12 @@ The trainer (:mod:`eggroll_snn.training`) is the only writer; ``evaluate``, ``pl
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import math
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,8 @@ METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.toml"
 SUMMARY_FILE = "summary.json"
 SKIPPED_FILE = "skipped_files.json"
+#: The lock a training holds on its run folder (see :class:`RunLock`).
+LOCK_FILE = ".lock"
 #: A time-budgeted run's record of what it measured and the generation count it fixed.
 BUDGET_FILE = "budget.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -69,21 +74,34 @@ RESUMABLE_CHANGES = (
 
 
 def read_metrics(path: str | Path) -> list[dict]:
-    """The metrics lines of a run (a torn last line from a killed write is ignored)."""
+    """The metrics lines of a run (a torn last line from a killed write is ignored).
+
+    Raises:
+      TrainingError: a line that is not UTF-8 JSON (other than a torn last one), or generations
+        that do not run 1, 2, 3, ... in order (two trainings wrote into one folder).
+    """
     path = Path(path)
     if path.is_dir():
         path = path / METRICS_FILE
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_bytes().splitlines()
     records = []
     for number, line in enumerate(lines, 1):
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            records.append(json.loads(line.decode("utf-8")))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
             if number == len(lines):
                 break  # the process was killed while writing it; the checkpoint predates it
-            raise TrainingError(f"{path}: line {number} is not valid JSON; the metrics log is corrupt") from None
+            what = "is not UTF-8 text" if isinstance(error, UnicodeDecodeError) else "is not valid JSON"
+            raise TrainingError(f"{path}: line {number} {what}; the metrics log is corrupt") from None
+    for number, (record, expected) in enumerate(zip(records, range(1, len(records) + 1)), 1):
+        if not isinstance(record, dict) or record.get("generation") != expected:
+            found = record.get("generation") if isinstance(record, dict) else record
+            raise TrainingError(
+                f"{path}: line {number} holds generation {found!r} where generation {expected} belongs; the log "
+                "mixes runs (two trainings wrote into this folder at once?) or is corrupt. Start a new run in another folder"
+            )
     return records
 
 
@@ -131,6 +149,48 @@ class MetricsLog:
     def write(self, lines: list[dict], wall_time_s: float) -> None:
         self._file.write("".join(json.dumps({**line, "wall_time_s": wall_time_s}) + "\n" for line in lines))
         self._file.flush()
+
+
+class RunLock:
+    """Ownership of a run folder for a training's life: ``with RunLock(run_dir): ...``.
+
+    An exclusive ``flock`` on ``run_dir/.lock`` (created with the folder), which the operating
+    system releases when the process ends, however it ends (kill -9 included); the file names the
+    owner. A second training into the same folder is refused in one line naming the first.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self._fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        path = self.run_dir / LOCK_FILE
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot write to the run folder {self.run_dir} ({error.strerror or error}); choose a writable folder "
+                "(--out), or copy the run to one before resuming it"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise ConfigError(
+                f"run folder {self.run_dir} is in use by another training ({owner}); wait for it to end, or "
+                "choose another output folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock
+            self._fd = None
 
 
 def check_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> None:
@@ -320,6 +380,8 @@ __all__ = [
     "truncate_metrics",
     "json_number",
     "check_run_dir",
+    "RunLock",
+    "LOCK_FILE",
     "write_config",
     "resolve_run",
     "parameter_shapes",

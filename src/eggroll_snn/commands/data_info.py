@@ -25,7 +25,13 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from eggroll_snn.data.stats import data_statistics
+    from eggroll_snn.errors import ConfigError
 
+    if str(args.root).startswith("tonic:"):
+        raise ConfigError(
+            f"data info reads N-MNIST folders only, not tonic data sets ({args.root}); train on it with "
+            f"eggroll-snn train --data {args.root}, or inspect it with tonic itself"
+        )
     summary = data_statistics(args.root, skip_bad=args.skip_bad)
     if args.json:
         print(json.dumps(summary))

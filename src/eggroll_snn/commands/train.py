@@ -110,9 +110,11 @@ def run(args: argparse.Namespace) -> int:
         if error.filename is None and not isinstance(error, EggrollSNNError):
             error.filename = str(run_dir)  # e.g. a zip writer's ENOSPC: name the run folder
         raise
+    scored = "test split not read" if result.test_accuracy is None else (
+        f"test accuracy {result.test_accuracy:.4f} on {result.test_count} recordings"
+    )
     print(
-        f"test accuracy {result.test_accuracy:.4f} on {result.test_count} recordings (model of generation "
-        f"{result.best_generation}, validation accuracy {result.best_validation_accuracy:.4f}); "
-        f"{result.generations} generations in {result.wall_time_s:.1f} s"
+        f"{scored} (model of generation {result.best_generation}, validation accuracy "
+        f"{result.best_validation_accuracy:.4f}); {result.generations} generations in {result.wall_time_s:.1f} s"
     )
     return 0

@@ -144,7 +144,10 @@ def loads(text: str, source: str = "<string>", overrides: Mapping[str, Any] | No
     try:
         return from_dict(tables)
     except ConfigError as error:
-        raise ConfigError(f"{source}: {error}") from None
+        # An option set on the command line is the command line's fault, not the file's.
+        given = [key for key in overrides or {} if f"option {key} " in str(error) or f"option {key}[" in str(error)]
+        where = f"command-line option {given[0]}" if given else source
+        raise ConfigError(f"{where}: {error}") from None
 
 
 def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> TrainConfig:

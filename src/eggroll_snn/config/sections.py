@@ -15,6 +15,7 @@ import math
 from typing import Any, Literal, Optional
 
 from eggroll_snn.config.rules import MAX_DENSE_INPUTS, check_dense_inputs, resolve_tonic
+from eggroll_snn.data.augment import Augmentation
 from eggroll_snn.data.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from eggroll_snn.data.frames import FrameConfig
 from eggroll_snn.data.nmnist import NUM_CLASSES
@@ -45,6 +46,9 @@ class DataSection:
       binarize: clip every frame count to 0/1.
       first_saccade_only: keep only the first saccade (events before 100 ms).
       validation_fraction: share of each class of the training split held out to select the model.
+      validation_folds, validation_fold: with ``validation_folds = k >= 2``, the held-out part is
+        fold ``validation_fold`` of a seeded, class-stratified k-fold partition of the training
+        split instead (``eggroll-snn crossval`` trains every fold); 0 = off.
       cache_dir: folder for the frame cache and the simulated data (unset = ``EGGROLL_SNN_CACHE``
         or ``~/.cache/eggroll-snn``).
       skip_bad: leave out bad recordings (listed in the run's ``skipped_files.json``) instead of
@@ -71,6 +75,8 @@ class DataSection:
     binarize: bool = _default(FrameConfig, "binarize")
     first_saccade_only: bool = _default(FrameConfig, "first_saccade_only")
     validation_fraction: float = 0.1
+    validation_folds: int = 0
+    validation_fold: int = 0
     cache_dir: Optional[str] = None
     skip_bad: bool = False
     # --- tonic data sets (see eggroll_snn.data.tonic_source) ---
@@ -109,6 +115,14 @@ class DataSection:
         _check(
             0.0 < self.validation_fraction < 1.0,
             "data.validation_fraction", self.validation_fraction, "a fraction strictly between 0 and 1",
+        )
+        _check(
+            self.validation_folds == 0 or 2 <= self.validation_folds <= 100, "data.validation_folds",
+            self.validation_folds, "0 (off) or a number of folds 2..100",
+        )
+        _check(
+            0 <= self.validation_fold < max(self.validation_folds, 1), "data.validation_fold", self.validation_fold,
+            f"a fold 0..{max(self.validation_folds, 1) - 1} of data.validation_folds = {self.validation_folds}",
         )
 
     @property
@@ -231,6 +245,10 @@ class TrainSection:
       fitness: ``"cross_entropy"`` (negative mean cross-entropy) or ``"accuracy"`` on the minibatch.
       augment_shift: translate each training recording by a random whole number of (pooled)
         pixels in ``[-augment_shift, augment_shift]`` per axis (0 = no augmentation).
+      augment_drop_event, augment_flip_polarity, augment_noise_events, augment_drop_bins: the
+        augmentation of each training recording in every minibatch (tonic's DropEvent,
+        RandomFlipPolarity, UniformNoise and a time-bin drop; all off by default; see
+        :mod:`eggroll_snn.data.augment`). Every method sees the same augmented minibatch.
       eval_batch_size: recordings per compiled batch when evaluating accuracy (at most what the
         memory budget holds).
       memory_budget_mb: memory the population's evaluation may use, in MiB: members are evaluated
@@ -245,6 +263,8 @@ class TrainSection:
       max_seconds: wall-clock budget: training stops at the end of the first compiled call that
         ends after this many seconds of training (summed over resumed sessions), validates,
         checkpoints and finishes as if ``generations`` were reached; unset = no limit.
+      evaluate_test: read the test split once at the end to score the selected model; false for
+        runs that only select options (``eggroll-snn crossval``), so the test split stays unread.
       init_from: a finished run folder whose selected model (``model.npz``) is the starting point
         instead of a random initialisation, e.g. to fine-tune a network trained on the simulated
         N-MNIST on real recordings; its parameters must have this network's shapes. Unset = random.
@@ -260,11 +280,16 @@ class TrainSection:
     seed: int = 0
     fitness: Literal["cross_entropy", "accuracy"] = "cross_entropy"
     augment_shift: int = 0
+    augment_drop_event: float = _default(Augmentation, "drop_event")
+    augment_flip_polarity: float = _default(Augmentation, "flip_polarity")
+    augment_noise_events: int = _default(Augmentation, "noise_events")
+    augment_drop_bins: float = _default(Augmentation, "drop_bins")
     eval_batch_size: int = 500
     memory_budget_mb: Optional[float] = None
     population_forward: Literal["fast", "reference"] = "fast"
     devices: int = 1
     max_seconds: Optional[float] = None
+    evaluate_test: bool = True
     init_from: Optional[str] = None
 
     def __post_init__(self) -> None:
@@ -285,6 +310,7 @@ class TrainSection:
             _check(value >= 1, f"train.{name}", value, "a positive integer")
         _check(0 <= self.seed < 2**32, "train.seed", self.seed, "an integer 0..4294967295")
         _check(0 <= self.augment_shift <= 8, "train.augment_shift", self.augment_shift, "an integer 0..8 (pixels)")
+        self.augmentation  # checks the augmentation options
         _check(0 <= self.devices <= 1_000_000, "train.devices", self.devices, "a device count >= 1, or 0 for all devices")
         if self.memory_budget_mb is not None:
             _check(
@@ -301,6 +327,14 @@ class TrainSection:
                 isinstance(self.init_from, str) and self.init_from.strip() != "", "train.init_from", self.init_from,
                 "a run folder path, or unset",
             )
+
+    @property
+    def augmentation(self) -> Augmentation:
+        """The :class:`~eggroll_snn.data.augment.Augmentation` these options ask for."""
+        return Augmentation(
+            drop_event=self.augment_drop_event, flip_polarity=self.augment_flip_polarity,
+            noise_events=self.augment_noise_events, drop_bins=self.augment_drop_bins,
+        )
 
 
 #: The ``[network]`` section is the network's own options class: each option declared once.
@@ -327,6 +361,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_fixed_point(self)
+        if self.data.binarize:  # thinning and flipping counts are exact only for counts of events
+            for option in ("augment_drop_event", "augment_flip_polarity"):
+                _check(
+                    getattr(self.train, option) == 0, f"train.{option}", getattr(self.train, option),
+                    "0 with data.binarize = true (the transform acts on event counts, which binary frames do not hold)",
+                )
         network = self.network_config()  # raises on impossible conv blocks
         check_dense_inputs(self.data, network)
         if "rank" in METHODS[self.method].__dataclass_fields__:  # a low-rank method's rank fits the weights

@@ -35,7 +35,7 @@ from eggroll_snn.data.frames import FrameConfig, events_to_frames
 from eggroll_snn.data.layout import NUM_CLASSES, SplitFiles, scan_split
 from eggroll_snn.errors import CacheError, ConfigError, DataFormatError
 
-CACHE_FORMAT_VERSION = 2  # 2: recordings with unsorted timestamps are bad
+CACHE_FORMAT_VERSION = 3  # 2: recordings with unsorted timestamps are bad; 3: content checksums
 CHUNK_SIZE = 1000
 PARALLEL_MIN_RECORDINGS = 5000
 """Below this many recordings a second process costs more to start than it saves."""
@@ -217,11 +217,26 @@ def _paths(stem: Path) -> tuple[Path, Path, Path]:
     return tuple(stem.with_name(stem.name + suffix) for suffix in (".frames.npy", ".labels.npy", ".json"))
 
 
+def file_digest(path: Path) -> str:
+    """BLAKE2b of a file's bytes (read in 16 MiB blocks)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 24):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _load_cached(stem: Path, frame_shape: tuple[int, ...], num_classes: int):
-    """``(frames, labels, skipped)`` from a complete, consistent cache, else None."""
+    """``(frames, labels, skipped)`` from a complete, consistent cache, else None.
+
+    Consistent: the format version, shapes, dtypes and label range its JSON states, and the
+    BLAKE2b checksums of the frame and label files recorded when it was written (so changed bytes
+    of a cache file are found, not read as data; the cost is one read of the file per open).
+    """
     frames_path, labels_path, meta_path = _paths(stem)
     if not meta_path.is_file():
         return None
+    reason = "format, shape, dtype or labels do not match its description"
     try:
         meta = json.loads(meta_path.read_text())
         frames = np.load(frames_path, mmap_mode="r", allow_pickle=False)
@@ -236,11 +251,11 @@ def _load_cached(stem: Path, frame_shape: tuple[int, ...], num_classes: int):
             and labels.shape == (count,)
             and (count == 0 or (labels.min() >= 0 and labels.max() < num_classes))
         )
+        if valid and (meta.get("frames_blake2b"), meta.get("labels_blake2b")) != (file_digest(frames_path), file_digest(labels_path)):
+            valid, reason = False, "its content does not match the checksum recorded when it was written"
         skipped = [tuple(item) for item in meta.get("skipped", [])]
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
         valid, reason = False, str(error)
-    else:
-        reason = "shape, dtype or labels do not match its description"
     if not valid:
         warnings.warn(f"{meta_path}: ignoring a broken frame cache ({reason}); rebuilding it", stacklevel=3)
         return None
@@ -300,6 +315,8 @@ def _build(files, config, frame_shape, stem, progress, skip_bad, workers) -> Non
             "count": int(len(labels)),
             "frame_shape": list(frame_shape),
             "skipped": skipped,
+            "frames_blake2b": file_digest(temp_frames),
+            "labels_blake2b": file_digest(temp_labels),
         }
         temp_meta.write_text(json.dumps(meta, indent=1))
         os.replace(temp_frames, frames_path)

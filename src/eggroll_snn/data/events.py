@@ -93,6 +93,21 @@ def encode_events(events: np.ndarray) -> bytes:
     return raw.tobytes()
 
 
+def check_time_order(times: np.ndarray, source: str, unit: str, advice: str) -> None:
+    """The one rule of a recording's timestamps: non-decreasing (a bad recording otherwise).
+
+    Raises:
+      DataFormatError: naming ``source``, the first event that goes back in time, and ``advice``.
+    """
+    backwards = np.flatnonzero(np.diff(times) < 0)
+    if len(backwards):
+        at = int(backwards[0]) + 1
+        raise DataFormatError(
+            f"{source}: event {at}'s timestamp {int(times[at])}{unit} precedes the one before it "
+            f"({int(times[at - 1])}{unit}); the events are not in time order. {advice}"
+        )
+
+
 def read_events(path: str | os.PathLike) -> np.ndarray:
     """Read one ``.bin`` recording (see :func:`decode_events`)."""
     path = Path(path)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from eggroll_snn.data.archive import member_parts, open_member_checked, open_zip
-from eggroll_snn.data.events import BYTES_PER_EVENT, SENSOR_HEIGHT, SENSOR_WIDTH, decode_events
+from eggroll_snn.data.events import BYTES_PER_EVENT, SENSOR_HEIGHT, SENSOR_WIDTH, check_time_order, decode_events
 from eggroll_snn.errors import ArchiveError, ConfigError, DataFormatError
 
 SPLIT_FOLDERS = {"train": "Train", "test": "Test"}
@@ -138,13 +138,7 @@ class SplitFiles:
             raise DataFormatError(f"{source}: the recording is empty (no events); delete it or use skip_bad")
         # Refused rather than warned about: sorting would hide a corrupt file, and N-MNIST's own
         # recordings are always in time order.
-        backwards = np.flatnonzero(np.diff(events["t"]) < 0)
-        if len(backwards):
-            at = int(backwards[0]) + 1
-            raise DataFormatError(
-                f"{source}: event {at}'s timestamp {int(events['t'][at])} us precedes the one before it "
-                f"({int(events['t'][at - 1])} us); the events are not in time order. {_ADVICE}"
-            )
+        check_time_order(events["t"], source, " us", _ADVICE)
         return events
 
     def fingerprint(self) -> str:

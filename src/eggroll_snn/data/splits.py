@@ -41,4 +41,37 @@ def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     return train, validation
 
 
-__all__ = ["validation_split"]
+def fold_split(labels: np.ndarray, folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fold ``fold`` of a seeded, class-stratified ``folds``-fold partition of ``range(len(labels))``:
+    ``(train, validation)`` indices, sorted.
+
+    Each class's recordings are permuted (seeded with ``seed``) and dealt round-robin to the folds,
+    so every fold holds ``c // folds`` or one more of a class of ``c``; the folds are disjoint and
+    together cover every recording.
+
+    Raises:
+      ConfigError: ``fold`` is not in ``0..folds-1``, or the validation fold would be empty.
+    """
+    if not 0 <= fold < folds:
+        raise ConfigError(f"option data.validation_fold = {fold} is out of range: 0..{folds - 1} for data.validation_folds = {folds}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xF01D]))
+    validation = []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        validation.append(members[fold::folds])
+    validation = np.sort(np.concatenate(validation))
+    if len(validation) == 0:
+        raise ConfigError(f"option data.validation_folds = {folds}: fold {fold} of the {len(labels)} recordings is empty")
+    return np.setdiff1d(np.arange(len(labels)), validation), validation
+
+
+def held_out(labels: np.ndarray, data, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, validation)`` indices of a training split as a ``[data]`` section asks: the fold
+    ``data.validation_fold`` of ``data.validation_folds`` folds, or else ``data.validation_fraction``."""
+    if data.validation_folds:
+        return fold_split(labels, data.validation_folds, data.validation_fold, seed)
+    return validation_split(labels, data.validation_fraction, seed)
+
+
+__all__ = ["validation_split", "fold_split", "held_out"]

@@ -46,7 +46,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from eggroll_snn.data.cache import frames_of_files
-from eggroll_snn.data.events import EVENT_DTYPE
+from eggroll_snn.data.events import EVENT_DTYPE, check_time_order
 from eggroll_snn.data.frames import FrameConfig
 from eggroll_snn.errors import ConfigError, DataFormatError
 
@@ -305,7 +305,9 @@ def tonic_to_events(raw: np.ndarray, sensor_size, time_origin: str, source: str)
     """tonic's structured events (any field order; ``y``/``p`` may be absent) -> :data:`EVENT_DTYPE`.
 
     Raises:
-      DataFormatError: no ``x``/``t`` field, or a coordinate or polarity outside ``sensor_size`` (W, H, P).
+      DataFormatError: no ``x``/``t`` field, a coordinate or polarity outside ``sensor_size`` (W, H, P),
+        or timestamps that are not finite, negative, or not in time order (the rules N-MNIST's
+        reader applies: a bad recording, skipped with ``--skip-bad``).
     """
     names = raw.dtype.names or ()
     if "x" not in names or "t" not in names:
@@ -314,7 +316,7 @@ def tonic_to_events(raw: np.ndarray, sensor_size, time_origin: str, source: str)
     x = np.asarray(raw["x"], np.int64)
     y = np.asarray(raw["y"], np.int64) if "y" in names else np.zeros_like(x)
     p = np.asarray(raw["p"], np.int64) if "p" in names and polarities > 1 else np.zeros_like(x)
-    t = np.asarray(raw["t"], np.int64)
+    t = _timestamps(np.asarray(raw["t"]), source)
     for field, values, limit in (("x", x, width), ("y", y, height), ("p", p, polarities)):
         if values.size and (values.min() < 0 or values.max() >= limit):
             bad = int(np.flatnonzero((values < 0) | (values >= limit))[0])
@@ -327,6 +329,20 @@ def tonic_to_events(raw: np.ndarray, sensor_size, time_origin: str, source: str)
     events = np.empty(len(x), EVENT_DTYPE)
     events["x"], events["y"], events["t"], events["p"] = x, y, t, p
     return events
+
+
+def _timestamps(raw_t: np.ndarray, source: str) -> np.ndarray:
+    """``raw_t`` as int64, refusing times that are not finite, negative or out of order."""
+    advice = "recording is corrupt; remove it, or pass --skip-bad (data.skip_bad) to leave it out"
+    if np.issubdtype(raw_t.dtype, np.floating) and not np.all(np.isfinite(raw_t)):
+        bad = int(np.flatnonzero(~np.isfinite(raw_t))[0])
+        raise DataFormatError(f"{source}: event {bad} has t = {raw_t[bad]}, not a finite time; the {advice}")
+    t = raw_t.astype(np.int64)
+    if t.size and t.min() < 0:
+        bad = int(np.flatnonzero(t < 0)[0])
+        raise DataFormatError(f"{source}: event {bad} has the negative time t = {int(t[bad])}; the {advice}")
+    check_time_order(t, source, "", f"The {advice}")
+    return t
 
 
 def list_split(name: str, root: str | os.PathLike, split: str, test_fraction: float | None = None) -> TonicSplit:

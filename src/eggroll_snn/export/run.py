@@ -22,7 +22,7 @@ import nir
 import numpy as np
 
 from eggroll_snn.data.source import load_frames
-from eggroll_snn.data.splits import validation_split  # the trainer's rule: "validation" = what training held out
+from eggroll_snn.data.splits import held_out  # the trainer's rule: "validation" = what training held out
 from eggroll_snn.errors import ConfigError, ExportError
 from eggroll_snn.integer.export import nir_form
 from eggroll_snn.export.nir import to_nir
@@ -76,7 +76,7 @@ def check_recordings(config, data_root: str | Path | None, split: str) -> tuple[
         raise ExportError(f"split={split!r}: choose one of {', '.join(SPLITS)}")
     frames, labels = load_frames(config.data, "train" if split == "validation" else split, data_root)
     if split == "validation":
-        _, index = validation_split(labels, config.data.validation_fraction, config.train.seed)
+        _, index = held_out(labels, config.data, config.train.seed)
         frames, labels = frames[index], labels[index]
     return np.asarray(frames), np.asarray(labels)
 

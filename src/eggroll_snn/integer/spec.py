@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shlex
 from typing import Literal, Optional
 
 from eggroll_snn.errors import ConfigError
@@ -57,13 +58,21 @@ class FixedPointSection:
         check(self.leak in LEAK_MODES, "leak", f"one of {', '.join(LEAK_MODES)}")
         check(0.0 <= self.synapse_beta < 1.0, "synapse_beta", "a decay factor in [0, 1)")
         check(
-            self.evaluator is None or self.evaluator.strip() != "", "evaluator",
-            "a command line (e.g. 'python -m eggroll_snn.integer.hil.reference_evaluator'), or unset",
+            self.evaluator is None or _splits(self.evaluator), "evaluator",
+            "a command line with balanced quotes (e.g. 'python -m eggroll_snn.integer.hil.reference_evaluator'), or unset",
         )
         check(
             math.isfinite(self.evaluator_timeout_s) and self.evaluator_timeout_s > 0, "evaluator_timeout_s",
             "a positive number of seconds",
         )
+
+
+def _splits(command: str) -> bool:
+    """``command`` is a non-empty command line that splits like a shell would (balanced quotes)."""
+    try:
+        return len(shlex.split(command)) > 0
+    except ValueError:
+        return False
 
 
 @dataclasses.dataclass(frozen=True)

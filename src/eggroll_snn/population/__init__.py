@@ -59,6 +59,29 @@ def population_logits(
     return reference_logits(params, perturbations, inputs, config, member_chunk, antithetic_pairs)
 
 
+def population_losses(
+    params: dict, perturbations: dict, inputs: jax.Array, labels: jax.Array, config: NetworkConfig,
+    member_chunk: int | None = None, antithetic_pairs: bool = False, fast: bool = False, memory_budget_mb: float | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """:func:`member_losses` of :func:`population_logits` (same arguments), each chunk's losses
+    formed inside the chunk: every member's loss then comes from arrays of the same shapes, however
+    the population is split over devices, so the split does not change its last bit.
+
+    Returns:
+      ``(loss (N,), accuracy (N,))``.
+    """
+    population_size = jax.tree_util.tree_leaves(perturbations)[0].shape[0]
+    if antithetic_pairs:
+        check_population_size(population_size, antithetic=True, option="population_logits members")
+    if member_chunk is None:
+        member_chunk = chunks.member_chunk(config, inputs.shape[0], inputs.shape[1], population_size, memory_budget_mb)
+    finish = lambda logits: member_losses(logits, labels)  # noqa: E731
+    if config.fixed_point is not None:
+        return reference_logits(params, perturbations, inputs, config, member_chunk, False, finish)
+    path = fast_logits if fast else reference_logits
+    return path(params, perturbations, inputs, config, member_chunk, antithetic_pairs, finish)
+
+
 def member_losses(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Mean cross-entropy and accuracy of every member on the minibatch.
 
@@ -77,6 +100,7 @@ def member_losses(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.
 
 __all__ = [
     "population_logits",
+    "population_losses",
     "member_losses",
     "member_chunk",
     "member_bytes",

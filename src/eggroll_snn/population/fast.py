@@ -28,9 +28,11 @@ from eggroll_snn.perturbation import LowRank, low_rank_term, perturbed_vector, s
 
 
 def fast_logits(
-    params: dict, perturbations: dict, inputs: jax.Array, config: NetworkConfig, chunk: int, antithetic_pairs: bool
-) -> jax.Array:
-    """Logits ``(N, B, C)``, ``chunk`` members at a time."""
+    params: dict, perturbations: dict, inputs: jax.Array, config: NetworkConfig, chunk: int, antithetic_pairs: bool,
+    finish=None,
+):
+    """Logits ``(N, B, C)``, ``chunk`` members at a time; ``finish(logits (k, B, C))`` maps each draw's
+    members' logits (k = 2 for a pair) to what is returned instead, per member along axis 0."""
     population_size = jax.tree_util.tree_leaves(perturbations)[0].shape[0]
     signs = (1.0, -1.0) if antithetic_pairs else (1.0,)
     # One entry per noise draw: a pair's + member (its partner is the negation), or each member.
@@ -50,14 +52,15 @@ def fast_logits(
         else:
             term = jnp.zeros_like(shared)
         term = perturbed_vector(term.astype(jnp.float32), first.get("bias"))
-        return jnp.stack([
+        logits = jnp.stack([
             forward(params, inputs, config, scaled(member, sign), first_currents=shared + sign * term, fast=True)
             for sign in signs
         ])
+        return logits if finish is None else finish(logits)
 
     draw_chunk = max(size for size in range(1, max(1, chunk // len(signs)) + 1) if count % size == 0)
-    logits = jax.vmap(draw)(draws) if draw_chunk >= count else jax.lax.map(draw, draws, batch_size=draw_chunk)
-    return logits.reshape((population_size,) + logits.shape[2:])
+    results = jax.vmap(draw)(draws) if draw_chunk >= count else jax.lax.map(draw, draws, batch_size=draw_chunk)
+    return jax.tree_util.tree_map(lambda leaf: leaf.reshape((population_size,) + leaf.shape[2:]), results)
 
 
 __all__ = ["fast_logits"]

@@ -35,22 +35,25 @@ def _pair_logits(params: dict, inputs: jax.Array, config: NetworkConfig, shared:
 
 
 def reference_logits(
-    params: dict, perturbations: dict, inputs: jax.Array, config: NetworkConfig, chunk: int, antithetic_pairs: bool
-) -> jax.Array:
-    """Logits ``(N, B, C)``, ``chunk`` members at a time (``chunk >= N``: one ``vmap``)."""
+    params: dict, perturbations: dict, inputs: jax.Array, config: NetworkConfig, chunk: int, antithetic_pairs: bool,
+    finish=None,
+):
+    """Logits ``(N, B, C)``, ``chunk`` members at a time (``chunk >= N``: one ``vmap``); ``finish``
+    maps each member's (or pair's) logits ``(k, B, C)`` to what is returned instead."""
+    finish = finish or (lambda logits: logits)
+    reshape = lambda tree, size: jax.tree_util.tree_map(lambda leaf: leaf.reshape((size,) + leaf.shape[2:]), tree)  # noqa: E731
     population_size = jax.tree_util.tree_leaves(perturbations)[0].shape[0]
     if antithetic_pairs:
         pairs = population_size // 2
         plus = jax.tree_util.tree_map(lambda leaf: leaf[0::2], perturbations)
         pair_chunk = max(size for size in range(1, max(1, chunk // 2) + 1) if pairs % size == 0)
         shared = first_layer_currents(params["layers"][0], None, inputs, config)
-        pair = lambda member: _pair_logits(params, inputs, config, shared, member)  # noqa: E731
-        logits = jax.vmap(pair)(plus) if pair_chunk >= pairs else jax.lax.map(pair, plus, batch_size=pair_chunk)
-        return logits.reshape((population_size,) + logits.shape[2:])
-    member = lambda perturbation: forward(params, inputs, config, perturbation)  # noqa: E731
-    if chunk >= population_size:
-        return jax.vmap(member)(perturbations)
-    return jax.lax.map(member, perturbations, batch_size=chunk)
+        pair = lambda member: finish(_pair_logits(params, inputs, config, shared, member))  # noqa: E731
+        results = jax.vmap(pair)(plus) if pair_chunk >= pairs else jax.lax.map(pair, plus, batch_size=pair_chunk)
+        return reshape(results, population_size)
+    member = lambda perturbation: finish(forward(params, inputs, config, perturbation)[None])  # noqa: E731
+    results = jax.vmap(member)(perturbations) if chunk >= population_size else jax.lax.map(member, perturbations, batch_size=chunk)
+    return reshape(results, population_size)
 
 
 __all__ = ["reference_logits"]

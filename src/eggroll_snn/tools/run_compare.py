@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from eggroll_snn.run_folder import LOCK_FILE
+
 #: Fields excluded from the comparison, per file: each measures elapsed time.
 EXCLUDED_FIELDS = {
     "metrics.jsonl": ("seconds_per_generation", "wall_time_s"),
@@ -89,6 +91,8 @@ def compare_runs(reference: Path, candidate: Path) -> list[str]:
                 equal = False
             if not equal:
                 differences.append(f"{name}: differs beyond the timing fields {fields}")
+        elif name == LOCK_FILE:
+            continue  # it names the process that held the folder
         elif a != b:
             differences.append(f"{name}: bytes differ")
     return differences

@@ -50,21 +50,24 @@ def provisional(config: TrainConfig) -> TrainConfig:
     return apply_overrides(config, {"train.generations": PROVISIONAL_GENERATIONS})
 
 
-def measure(compile_chunk, step, state, data, validate, length: int) -> dict:
+def measure(compile_chunk, step, state, data, validate, length: int, check=lambda: None) -> dict:
     """Seconds of one compilation, per generation and per validation pass, on this machine.
 
     ``step``/``state`` are the provisional method's; the chunks run on ``state`` and their result is
-    discarded. ``validate()`` runs one validation pass.
+    discarded. ``validate()`` runs one validation pass; ``check()`` raises what an external
+    evaluator met during a call.
     """
     start = time.perf_counter()
     compiled = compile_chunk(step, state, data.train_frames, data.train_labels, length)
     compile_seconds = time.perf_counter() - start
     jax.block_until_ready(compiled(state, data.train_frames, data.train_labels))  # warm up
+    check()
     times = []
     while len(times) < 10 and (len(times) < 2 or sum(times) < MEASURE_SECONDS):
         start = time.perf_counter()
         jax.block_until_ready(compiled(state, data.train_frames, data.train_labels))
         times.append((time.perf_counter() - start) / length)
+        check()
     validate()  # compiles
     start = time.perf_counter()
     validate()

@@ -1,7 +1,7 @@
 """The training data on the device: the training part, the validation part, minibatch shifts.
 
 :func:`prepare_data` reads the training split once, checks the test split, holds out the
-validation part (:func:`eggroll_snn.data.splits.validation_split`) and moves both parts to the
+validation part (:func:`eggroll_snn.data.splits.held_out`) and moves both parts to the
 device as uint8. :func:`shift_frames` is the ``train.augment_shift`` augmentation the generation
 step applies to each minibatch.
 """
@@ -16,7 +16,7 @@ import numpy as np
 
 from eggroll_snn.config import TrainConfig
 from eggroll_snn.data.source import load_frames
-from eggroll_snn.data.splits import validation_split
+from eggroll_snn.data.splits import held_out
 
 
 class TrainingData(NamedTuple):
@@ -42,7 +42,7 @@ def prepare_data(config: TrainConfig, progress: bool = False) -> tuple[TrainingD
     skipped: list[dict] = []
     frames, labels = load_frames(config.data, "train", progress=progress, skipped=skipped)
     _, test_labels = load_frames(config.data, "test", progress=progress, skipped=skipped)
-    train_index, validation_index = validation_split(labels, config.data.validation_fraction, config.train.seed)
+    train_index, validation_index = held_out(labels, config.data, config.train.seed)
     data = TrainingData(
         train_frames=jnp.asarray(frames[train_index]),  # uint8, moved to the device once
         train_labels=jnp.asarray(labels[train_index], jnp.int32),

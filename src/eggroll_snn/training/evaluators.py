@@ -27,7 +27,7 @@ from eggroll_snn.errors import ConfigError
 from eggroll_snn.integer.grid import WeightGrid
 from eggroll_snn.integer.hil.client import external_population
 from eggroll_snn.network import NetworkConfig
-from eggroll_snn.population import member_losses, population_logits
+from eggroll_snn.population import population_losses
 from eggroll_snn.strategies import Objective
 from eggroll_snn.training import step as step_module
 
@@ -43,11 +43,10 @@ def local_evaluator(
     """
 
     def evaluate(params, perturbations, inputs, labels):
-        logits = population_logits(
-            params, perturbations, inputs, network, antithetic_pairs=antithetic_pairs, fast=fast,
+        return population_losses(
+            params, perturbations, inputs, labels, network, antithetic_pairs=antithetic_pairs, fast=fast,
             memory_budget_mb=memory_budget_mb,
         )
-        return member_losses(logits, labels)
 
     return evaluate
 
@@ -103,6 +102,8 @@ class PopulationEvaluation:
       evaluate: the population hook of the method's objective (``None`` for a gradient method).
       compile_chunk: ``(step, state, frames, labels, length) -> compiled chunk`` (a device mesh's
         when the population is sharded).
+      check: call after each compiled call: raises an external evaluator's failure, or
+        ``KeyboardInterrupt`` for a Ctrl-C during one of its requests (that call's results are void).
     """
 
     def __init__(self, config: TrainConfig, network: NetworkConfig, strategy):
@@ -110,10 +111,12 @@ class PopulationEvaluation:
         self.sharded = sharded_population(config, network, strategy)
         self.compile_chunk = step_module.compile_chunk if self.sharded is None else self.sharded.compile_chunk
         self.evaluate = None
+        self.check = lambda: None
         self._exit = contextlib.ExitStack()
 
     def __enter__(self) -> "PopulationEvaluation":
         external = self._exit.enter_context(external_population(self.config, self.network))
+        self.check = getattr(external, "check", lambda: None)
         if external is not None:
             evaluate = external
         elif self.sharded is not None:

@@ -156,19 +156,33 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     split_labels = {"train": np.asarray(data.train_labels), "validation": data.validation_labels, "test": data.test_labels}
     with population:
         objective = Objective(network, population.evaluate, config.train.fitness)
-        if budgeted:
+        if budgeted:  # measured before the folder exists: a budget that fits nothing leaves none
             config, measured = fit_to_budget(config, method, objective, network, data, population, state, data_key, started)
             method = step_module.strategy_from_config(config)
             state, data_key = initial_state(config, method, network)
+        return _train_locked(
+            config, run_dir, resume, progress, network, method, objective, population, state, data_key, data, skipped,
+            split_labels, measured if budgeted else None,
+        )
+
+
+def _train_locked(
+    config, run_dir, resume, progress, network, method, objective, population, state, data_key, data, skipped, split_labels,
+    measured,
+) -> TrainResult:
+    """The part of :func:`train` that writes into the run folder, which it holds the lock of."""
+    with run_folder.RunLock(run_dir):
+        # Under the lock: no other training can have started in this folder since the first check.
+        run_folder.check_run_dir(config, run_dir, resume)
         run_folder.start_run(config, run_dir, skipped, split_labels)
-        if budgeted:
+        if measured is not None:
             run_folder.write_json(run_dir / run_folder.BUDGET_FILE, measured)
         wall_offset = 0.0
         if resume:
             state, wall_offset = resumed_state(config, run_dir, state)
         state = strongly_typed(state)
         step = step_module.make_generation_step(method, objective, config.train, data_key)
-        loop = Loop(config, network, data, run_dir, wall_offset, population.compile_chunk)
+        loop = Loop(config, network, data, run_dir, wall_offset, population.compile_chunk, population.check)
         bar = Progress(progress, config.train.generations, int(state.strategy.generation))
         try:
             state = loop.run(step, state, bar)
@@ -178,7 +192,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             raise
         finally:
             bar.close()
-    return finish(config, run_dir, state, network, loop.wall_time())
+        return finish(config, run_dir, state, network, loop.wall_time())
 
 
 def fit_to_budget(config, method, objective, network, data, population, state, data_key, started):
@@ -191,7 +205,9 @@ def fit_to_budget(config, method, objective, network, data, population, state, d
     def validate():
         predict_logits(grid.apply(state.strategy.params), data.validation_frames, network, config.train.eval_batch_size)
 
-    measured = budget.measure(population.compile_chunk, step, strongly_typed(state.strategy), data, validate, length)
+    measured = budget.measure(
+        population.compile_chunk, step, strongly_typed(state.strategy), data, validate, length, population.check
+    )
     elapsed = time.perf_counter() - started
     generations = budget.generations_for(config.train.time_budget_s, elapsed, measured, config.train.eval_every, length)
     print(
@@ -232,8 +248,9 @@ def strongly_typed(tree: Any) -> Any:
 class Loop:
     """The generation loop of one training session (chunks of scanned generations)."""
 
-    def __init__(self, config, network, data: TrainingData, run_dir: Path, wall_offset: float, compile_chunk):
+    def __init__(self, config, network, data: TrainingData, run_dir: Path, wall_offset: float, compile_chunk, check=None):
         self.config, self.network, self.data = config, network, data
+        self.check = check or (lambda: None)  # raises what an external evaluator met during a call
         # (step, state, frames, labels, length) -> compiled chunk; distributed.py's spans a mesh.
         self.compile_chunk = compile_chunk
         self.checkpoint_dir, self.metrics_path = run_dir / run_folder.CHECKPOINT_DIR, run_dir / run_folder.METRICS_FILE
@@ -289,6 +306,7 @@ class Loop:
                 chunk_start = time.perf_counter()
                 strategy_state, metrics = compiled[length](state.strategy, self.data.train_frames, self.data.train_labels)
                 metrics = jax.device_get(metrics)
+                self.check()  # before anything of this call is kept
                 seconds = (time.perf_counter() - chunk_start) / length
                 failed = np.flatnonzero(metrics.all_fitness_nan)
                 completed = length if len(failed) == 0 else int(failed[0])
@@ -318,13 +336,16 @@ class Loop:
 
 
 def finish(config: TrainConfig, run_dir: Path, state: TrainingState, network, wall_time: float) -> TrainResult:
-    """Save the selected model, evaluate it once on the test split, write ``summary.json``."""
+    """Save the selected model, evaluate it once on the test split (unless ``train.evaluate_test`` is
+    false: its accuracy is then ``None``), write ``summary.json``."""
     best_generation = int(state.best_generation)
     best_accuracy = float(state.best_accuracy)
     model_params = run_folder.write_model(config, run_dir, state.best_params, best_generation, best_accuracy)
-    test_frames, test_labels = load_frames(config.data, "test")
-    logits = predict_logits(model_params, test_frames, network, config.train.eval_batch_size)
-    report = accuracy_report(logits.argmax(axis=1), test_labels, network.num_classes)
+    report = {"accuracy": None, "count": 0, "per_class": None}
+    if config.train.evaluate_test:
+        test_frames, test_labels = load_frames(config.data, "test")
+        logits = predict_logits(model_params, test_frames, network, config.train.eval_batch_size)
+        report = accuracy_report(logits.argmax(axis=1), test_labels, network.num_classes)
     generations = int(state.strategy.generation)
     summary = {
         "test_accuracy": report["accuracy"],

@@ -15,6 +15,7 @@ class Progress:
     def __init__(self, enabled: bool, total: int, completed: int):
         self._bar = None
         self._plain = False
+        self._validation = None  # (accuracy, generation) of the latest validation
         if not enabled:
             return
         if not sys.stdout.isatty():  # a bar redrawn in place would print nothing readable
@@ -38,6 +39,8 @@ class Progress:
         self._bar.start()
 
     def update(self, generation: int, fitness: float | None, accuracy: float | None, seconds: float) -> None:
+        if accuracy is not None:
+            self._validation = (accuracy, generation)
         if self._plain:
             self._plain_line(generation, fitness, accuracy, seconds)
         if self._bar is None:
@@ -60,7 +63,8 @@ class Progress:
             return
         self._last_line_generation, self._last_line_time = generation, now
         shown_fitness = "-" if fitness is None else f"{fitness:.4f}"
-        shown_accuracy = "-" if accuracy is None else f"{accuracy:.3f}"
+        # The latest validation, with its generation (it runs every train.eval_every generations).
+        shown_accuracy = "-" if self._validation is None else f"{self._validation[0]:.3f} (generation {self._validation[1]})"
         eta = seconds * max(self._total - generation, 0)
         print(
             f"generation {generation}/{self._total}  fitness {shown_fitness}  val acc {shown_accuracy}  "

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from eggroll_snn.config import StrategySection, TrainConfig, TrainSection
+from eggroll_snn.data.augment import augment_batch
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.strategies import METHODS, Objective
 from eggroll_snn.training.data import shift_frames
@@ -63,12 +64,13 @@ def minibatch(frames: jax.Array, labels: jax.Array, generation: jax.Array, data_
     """``(inputs (B, T, P*H*W) float32, labels (B,))`` of generation ``generation``, drawn inside jit.
 
     ``B = train.batch_size`` recordings without replacement when ``B <= N_train``, from
-    ``fold_in(data_key, generation)``, each shifted at random when ``train.augment_shift > 0``.
+    ``fold_in(data_key, generation)``, each augmented as ``train.augment_*`` ask
+    (:mod:`eggroll_snn.data.augment`, then the shift of ``train.augment_shift``).
     """
     batch_size, count = train.batch_size, frames.shape[0]
     batch_key = jax.random.fold_in(data_key, generation)
     indices = jax.random.choice(batch_key, count, (batch_size,), replace=batch_size > count)
-    batch_frames = frames[indices]
+    batch_frames = augment_batch(frames[indices], indices, jax.random.fold_in(batch_key, 2), train.augmentation)
     if train.augment_shift > 0:
         batch_frames = shift_frames(batch_frames, jax.random.fold_in(batch_key, 1), train.augment_shift)
     return batch_frames.astype(jnp.float32).reshape(batch_size, frames.shape[1], -1), labels[indices]

@@ -50,6 +50,9 @@ class ExternalEvaluator:
 
     def __init__(self, command: str, arithmetic: dict, timeout_s: float):
         self.command, self.timeout_s = command, float(timeout_s)
+        self.state_bits = int(arithmetic["state_bits"])
+        self.interrupted = False  # a Ctrl-C arrived during a request
+        self.started = False  # the greeting was answered: checkpoints may exist from here on
         self.failure: EvaluatorError | None = None
         self.requests, self.seconds = 0, 0.0
         self._stderr = tempfile.TemporaryFile()
@@ -65,6 +68,7 @@ class ExternalEvaluator:
         )
         if header["type"] != "ready":
             raise self._fail(f"answered the greeting with {header!r} instead of 'ready'")
+        self.started = True
 
     def _fail(self, what: str) -> EvaluatorError:
         self._stderr.seek(0)
@@ -72,9 +76,12 @@ class ExternalEvaluator:
         message = f"external evaluator {self.command!r} {what}"
         if tail:
             message += f"; the end of its stderr: {tail!r}"
-        self.failure = EvaluatorError(
-            message + ". Training stopped; the last checkpoint is kept: fix the evaluator and resume the run with --resume"
+        after = (
+            "Training stopped; the last checkpoint is kept: fix the evaluator and resume the run with --resume"
+            if self.started
+            else "Training did not start: fix the evaluator (fixed_point.evaluator) and run again"
         )
+        self.failure = EvaluatorError(f"{message}. {after}")
         self.close(kill=True)
         return self.failure
 
@@ -116,21 +123,52 @@ class ExternalEvaluator:
         return reply, arrays
 
     def evaluate(self, request: dict, expected_shape: tuple[int, ...]) -> np.ndarray:
-        """Integer read-out values ``expected_shape`` (N, B, C) of one ``evaluate`` request's members."""
+        """Integer read-out values ``expected_shape`` (N, B, C) of one ``evaluate`` request's members.
+
+        A reply is checked before it is used: the request number it answers, integer values of the
+        expected shape, and each value within what the arithmetic can produce, ``|sum_t U[t]| <=
+        T * 2**(state_bits - 1)`` (a saturated register every bin).
+        """
         start = time.perf_counter()
-        what = f"evaluate request {self.requests + 1} of this session"
-        reply, arrays = self._exchange({"type": "evaluate", "request": self.requests + 1}, request, what)
+        number = self.requests + 1
+        what = f"evaluate request {number} of this session"
+        reply, arrays = self._exchange({"type": "evaluate", "request": number}, request, what)
         readout = arrays.get("readout")
         if reply["type"] != "readout" or readout is None:
             raise self._fail(f"answered {what} with {reply!r} and arrays {sorted(arrays)} instead of a 'readout'")
+        if reply.get("request") != number:
+            raise self._fail(
+                f"answered {what} with a reply to request {reply.get('request')!r} (a stale or repeated reply); "
+                "a reply must carry the number of the request it answers"
+            )
         if readout.shape != tuple(expected_shape) or not np.issubdtype(readout.dtype, np.integer):
             raise self._fail(
                 f"answered {what} with a read-out of shape {readout.shape} and dtype {readout.dtype}; "
                 f"expected integers of shape {tuple(expected_shape)} (members, batch, classes)"
             )
+        bound = int(request["frames"].shape[1]) * 2 ** (self.state_bits - 1)
+        largest = int(np.abs(readout.astype(np.int64)).max()) if readout.size else 0
+        if largest > bound:
+            raise self._fail(
+                f"answered {what} with a read-out value of magnitude {largest}, beyond {bound}, the most "
+                f"{request['frames'].shape[1]} time bins of {self.state_bits}-bit registers can sum to"
+            )
         self.requests += 1
         self.seconds += time.perf_counter() - start
         return readout.astype(np.int32)
+
+    def check(self) -> None:
+        """After a compiled call: raise what happened to a request during it (its results are void).
+
+        Raises:
+          KeyboardInterrupt: Ctrl-C arrived while a request was under way.
+          EvaluatorError: a request failed.
+        """
+        if self.interrupted:
+            self.close(kill=True)
+            raise KeyboardInterrupt
+        if self.failure is not None:
+            raise self.failure
 
     def close(self, kill: bool = False) -> None:
         """Ask the process to stop (or kill it) and reap it."""
@@ -190,11 +228,21 @@ def population_evaluate(evaluator: ExternalEvaluator, network):
         shape = (population, inputs.shape[0], network.num_classes)
 
         def host(arrays):
-            return evaluator.evaluate(_narrow(arrays), shape)
+            # A failure or a Ctrl-C is kept for check() after the compiled call, and the rest of the
+            # call gets zeros: raised here, XLA would print its own traceback of the callback.
+            if evaluator.failure is None and not evaluator.interrupted:
+                try:
+                    return evaluator.evaluate(_narrow(arrays), shape)
+                except EvaluatorError:
+                    pass  # evaluator.failure holds it
+                except KeyboardInterrupt:
+                    evaluator.interrupted = True
+            return np.zeros(shape, np.int32)
 
         readout = io_callback(host, jax.ShapeDtypeStruct(shape, jnp.int32), arrays, ordered=True)
         return member_losses(readout_logits(readout, inputs.shape[1], spec), labels)
 
+    evaluate.check = evaluator.check
     return evaluate
 
 
@@ -202,8 +250,8 @@ def population_evaluate(evaluator: ExternalEvaluator, network):
 def external_population(config, network):
     """``with external_population(config, network) as evaluate``: the hook, or ``None`` without an evaluator.
 
-    The process lives for the block. An exception raised while it failed is replaced by its
-    :class:`EvaluatorError` (the compiled step only reports a failed callback).
+    The process lives for the block. ``evaluate.check()`` raises, after a compiled call, the
+    evaluator's failure or a Ctrl-C that came during a request (see :meth:`ExternalEvaluator.check`).
     """
     section = config.fixed_point
     if network.fixed_point is None or section.evaluator is None:
@@ -218,7 +266,7 @@ def external_population(config, network):
             raise evaluator.failure from None
         raise
     finally:
-        evaluator.close(kill=evaluator.failure is not None)
+        evaluator.close(kill=evaluator.failure is not None or evaluator.interrupted)
 
 
 __all__ = ["EvaluatorError", "ExternalEvaluator", "request_arrays", "population_evaluate", "external_population"]

@@ -39,9 +39,19 @@ def evaluate_request(record: dict, arrays: dict) -> np.ndarray:
     return integer_reference.run(weights, biases, record, arrays["frames"], members)["readout"]
 
 
+def _misreply(mode: str, header: dict, arrays: dict, record: dict, last: tuple | None) -> tuple[dict, dict]:
+    """A wrong reply of the kind ``mode`` names (testing the trainer's checks)."""
+    shape = (arrays["layer0_a"].shape[0], arrays["frames"].shape[0], arrays[f"layer{int(record['layers']) - 1}_weight"].shape[0])
+    if mode == "stale" and last is not None:
+        return last  # the previous reply again: one generation late
+    if mode == "huge":
+        return {"type": "readout", "request": header.get("request")}, {"readout": np.full(shape, 2**31 - 1, np.int32)}
+    return {"type": "readout", "request": header.get("request")}, {"readout": np.full(shape, 2**31 + 5, np.int64)}
+
+
 def serve(stdin, stdout, fail_after: int | None = None, fail_mode: str = "crash") -> int:
     """Answer requests until ``close`` or the end of ``stdin``; returns the exit status."""
-    record, evaluations = None, 0
+    record, evaluations, last = None, 0, None
     while True:
         try:
             message = read_message(stdin)
@@ -70,6 +80,9 @@ def serve(stdin, stdout, fail_after: int | None = None, fail_mode: str = "crash"
                 os._exit(3)
             if fail_mode == "hang":
                 time.sleep(3600)
+            if fail_mode in ("stale", "huge", "wide"):
+                write_message(stdout, *_misreply(fail_mode, header, arrays, record, last))
+                continue
             stdout.write(b"this is not a protocol message at all")
             stdout.flush()
             return 0
@@ -79,13 +92,17 @@ def serve(stdin, stdout, fail_after: int | None = None, fail_mode: str = "crash"
             write_message(stdout, {"type": "error", "message": f"bad evaluate request: {type(error).__name__}: {error}"})
             continue
         evaluations += 1
-        write_message(stdout, {"type": "readout", "request": header.get("request")}, {"readout": readout.astype(np.int32)})
+        last = ({"type": "readout", "request": header.get("request")}, {"readout": readout.astype(np.int32)})
+        write_message(stdout, *last)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eggroll_snn.integer.hil.reference_evaluator", description=__doc__.splitlines()[0])
     parser.add_argument("--fail-after", type=int, default=None, help="misbehave after this many evaluations (testing)")
-    parser.add_argument("--fail-mode", choices=("crash", "hang", "garbage"), default="crash")
+    parser.add_argument(
+        "--fail-mode", choices=("crash", "hang", "garbage", "stale", "huge", "wide"), default="crash",
+        help="crash, hang, send garbage, repeat the last reply (stale), or reply int32-extreme (huge) or int64 (wide) values",
+    )
     args = parser.parse_args(argv)
     return serve(sys.stdin.buffer, sys.stdout.buffer, args.fail_after, args.fail_mode)
 
