@@ -36,6 +36,16 @@ def test_binomial_draws_have_the_binomial_mean_and_variance_and_its_ends():
     assert np.array_equal(np.asarray(binomial(jax.random.key(2), counts, 1.0)), np.asarray(counts))
 
 
+def test_binomial_draws_follow_the_exact_probabilities_of_each_outcome():
+    import math
+
+    n, probability, count = 17, 0.3, 20000
+    draws = np.asarray(jax.jit(lambda key: binomial(key, jnp.full((count,), n, jnp.int32), probability))(jax.random.key(3)))
+    frequencies = np.bincount(draws, minlength=n + 1) / count
+    exact = np.array([math.comb(n, k) * probability**k * (1 - probability) ** (n - k) for k in range(n + 1)])
+    assert np.all(np.abs(frequencies - exact) <= 4 * np.sqrt(exact * (1 - exact) / count) + 1e-4)
+
+
 def test_dropping_events_thins_every_count_by_its_probability():
     draws = _draws(Augmentation(drop_event=0.25))
     assert np.all(draws <= np.asarray(FRAMES))

@@ -22,10 +22,13 @@ BPTT alike) sees the same augmented minibatch. Counts stay ``<= 255`` (uint8 fra
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from eggroll_snn.options import check, is_integer
 
@@ -60,36 +63,45 @@ class Augmentation:
         return bool(self.drop_event or self.flip_polarity or self.noise_events or self.drop_bins)
 
 
-def binomial(key: jax.Array, counts: jax.Array, probability) -> jax.Array:
-    """``Binomial(counts, probability)`` per cell of integer ``counts`` (any shape), exactly.
+#: Counts a frame cell can hold (uint8): the binomial tables cover 0..MAX_COUNT.
+MAX_COUNT = 255
 
-    By inversion with one uniform number per cell: the smallest k with ``CDF(k) >= u``, the CDF
-    summed in log space (``lgamma``) so that no term underflows for counts up to 255. The loop runs
-    to the largest count present.
+
+@functools.lru_cache(maxsize=16)
+def binomial_cdf_table(probability: float) -> np.ndarray:
+    """``table[k, n] = P(Binomial(n, probability) <= k)`` for n, k in 0..MAX_COUNT, computed in float64
+    (log space, so no term under- or overflows) and stored as float32, flattened k-major."""
+    n = np.arange(MAX_COUNT + 1, dtype=np.float64)[None, :]
+    k = np.arange(MAX_COUNT + 1, dtype=np.float64)[:, None]
+    lgamma = np.vectorize(math.lgamma)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_terms = (
+            lgamma(n + 1) - lgamma(k + 1) - lgamma(np.maximum(n - k, 0) + 1)
+            + np.where(k > 0, k * np.log(probability), 0.0) + np.where(n - k > 0, (n - k) * np.log1p(-probability), 0.0)
+        )
+    pmf = np.where(k <= n, np.exp(log_terms), 0.0)
+    return np.minimum(np.cumsum(pmf, axis=0), 1.0).astype(np.float32).reshape(-1)
+
+
+def binomial(key: jax.Array, counts: jax.Array, probability: float) -> jax.Array:
+    """``Binomial(counts, probability)`` per cell of integer ``counts`` (any shape, each 0..255), exactly.
+
+    By inversion with one uniform number u per cell: the draw is the number of k with
+    ``u > P(Binomial(n, p) <= k)``, read from a table of the CDF (:func:`binomial_cdf_table`, exact
+    up to float32 rounding), one k at a time up to the largest count present.
     """
-    n = counts.astype(jnp.float32)
-    u = jax.random.uniform(key, counts.shape)
-    log_q, log_rest = jnp.log(jnp.float32(probability)), jnp.log1p(-jnp.float32(probability))
-    log_n_factorial = jax.lax.lgamma(n + 1.0)
+    probability = float(probability)
+    if probability in (0.0, 1.0):
+        return counts if probability == 1.0 else jnp.zeros_like(counts)
+    table = jnp.asarray(binomial_cdf_table(probability))
+    n = counts.astype(jnp.int32)
+    u = jax.random.uniform(key, n.shape)
 
-    def pmf(k):
-        log_choose = log_n_factorial - jax.lax.lgamma(k + 1.0) - jax.lax.lgamma(jnp.maximum(n - k, 0.0) + 1.0)
-        # 0 * log(0) is 0 at the ends (probability 0 or 1).
-        terms = jnp.where(k > 0, k * log_q, 0.0) + jnp.where(n - k > 0, (n - k) * log_rest, 0.0)
-        return jnp.where(k <= n, jnp.exp(log_choose + terms), 0.0)
+    def count_above(k, drawn):
+        return drawn + (u > jnp.take(table, k * (MAX_COUNT + 1) + n)).astype(jnp.int32)
 
-    def body(state):
-        k, cdf, result = state
-        cdf = cdf + pmf(k)
-        result = jnp.where((result < 0) & (u <= cdf), k, result)
-        return k + 1.0, cdf, result
-
-    largest = jnp.max(n)
-    _, _, result = jax.lax.while_loop(
-        lambda state: state[0] <= largest, body, (jnp.float32(0.0), jnp.zeros_like(n), jnp.full_like(n, -1.0))
-    )
-    result = jnp.where(result < 0, n, result)  # rounding left the CDF a hair below u: all n
-    return result.astype(counts.dtype)
+    drawn = jax.lax.fori_loop(0, jnp.max(n), count_above, jnp.zeros_like(n))
+    return drawn.astype(counts.dtype)
 
 
 def augment_recording(frames: jax.Array, key: jax.Array, options: Augmentation) -> jax.Array:
@@ -121,4 +133,4 @@ def augment_batch(frames: jax.Array, indices: jax.Array, key: jax.Array, options
     return jax.vmap(lambda recording, recording_key: augment_recording(recording, recording_key, options))(frames, keys)
 
 
-__all__ = ["Augmentation", "binomial", "augment_recording", "augment_batch"]
+__all__ = ["Augmentation", "MAX_COUNT", "binomial", "binomial_cdf_table", "augment_recording", "augment_batch"]
