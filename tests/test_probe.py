@@ -17,6 +17,7 @@ import pytest
 
 from eggroll_snn.cli import main
 from eggroll_snn.run_folder import RunLock, TIMING_FIELDS, read_metrics
+from eggroll_snn.tools.fault_sessions import interruptible_cli
 
 from test_failures import FAST, one_error_line
 
@@ -80,12 +81,9 @@ def test_ctrl_c_during_hardware_in_the_loop_exits_130_with_a_checkpoint_and_resu
     run, reference = tmp_path / "run", tmp_path / "reference"
     assert main(_train(nmnist_small_root, reference, *FIXED_POINT, "--set", f"fixed_point.evaluator={EVALUATOR}")) == 0
     hanging = f"fixed_point.evaluator={EVALUATOR} --fail-after 7 --fail-mode hang"
-    command = [sys.executable, "-m", "eggroll_snn.cli", *_train(nmnist_small_root, run, *FIXED_POINT, "--set", hanging)]
-    # Its own process group, SIGINT at its default (a shell's background job would ignore it), as a terminal's Ctrl-C.
-    child = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    command = interruptible_cli(*_train(nmnist_small_root, run, *FIXED_POINT, "--set", hanging))
+    # Its own process group, SIGINT handled (a shell's background job would ignore it), as a terminal's Ctrl-C.
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     checkpoint = run / "checkpoints" / "gen-00000005.json"
     for _ in range(600):  # the first chunk is done and the evaluator hangs in generation 8
         if checkpoint.exists() or child.poll() is not None:

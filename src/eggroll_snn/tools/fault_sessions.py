@@ -73,6 +73,19 @@ def _metrics_version(run_dir: Path) -> tuple:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
+def interruptible_cli(*args: str) -> list[str]:
+    """The command line of ``eggroll-snn *args`` in a Python that raises KeyboardInterrupt on SIGINT.
+
+    A job started with ``&`` from a non-interactive shell inherits SIGINT ignored, and a Python
+    started so keeps ignoring it: a Ctrl-C trial would not interrupt anything. The handler is
+    restored in the child's own code (a ``preexec_fn`` would run Python between fork and exec of a
+    multithreaded parent).
+    """
+    start = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); " \
+        "from eggroll_snn.cli import main; sys.exit(main(sys.argv[1:]))"
+    return [sys.executable, "-c", start, *args]
+
+
 def run_session(campaign: Campaign, run_dir: Path, trigger: tuple | None = None, sig: int = signal.SIGKILL) -> Session:
     """Start (or resume) training into ``run_dir``; send ``sig`` when ``trigger`` fires.
 
@@ -81,7 +94,7 @@ def run_session(campaign: Campaign, run_dir: Path, trigger: tuple | None = None,
         file reaches that size) or ``("write", n)`` (the ``n``-th poll that sees a temporary file).
     """
     resume = (run_dir / "config.toml").is_file()
-    command = [sys.executable, "-m", "eggroll_snn.cli", "train", "--no-progress"]
+    command = interruptible_cli("train", "--no-progress")
     if resume:
         command += ["--resume", str(run_dir)]
     else:
@@ -89,7 +102,9 @@ def run_session(campaign: Campaign, run_dir: Path, trigger: tuple | None = None,
     log_path = run_dir.parent / f"{run_dir.name}.log"
     start = time.monotonic()
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=campaign.env, start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=campaign.env, start_new_session=True
+        )
         signalled, metrics_bytes, temporary, seen_writes, wrote = False, -1, False, 0, False
         # A resumed session starts with the previous session's metrics file: "progress" counts
         # only once this session has rewritten or appended to it.
