@@ -38,7 +38,7 @@ PY
 }
 
 bptt=(--method bptt --learning-rate 0.003 --set strategy.surrogate_slope=2.0 --generations 3000)
-step s0-default 40 --population-size 512 --generations 2000  # the defaults until 2026-12-03
+step s0-default 40 --population-size 512 --generations 2000  # superseded defaults
 step s1-population-1024 40 --population-size 1024 --generations 3000
 step s2-augment 40 --population-size 1024 --generations 3000 --set train.augment_shift=1
 step b0-bptt-128 30 "${bptt[@]}"

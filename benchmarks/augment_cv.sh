@@ -9,7 +9,7 @@
 set -euo pipefail
 out=${1:?usage: augment_cv.sh OUT [--set train.augment_...=... ...]}; shift
 chosen=("$@")
-real=(--config configs/nmnist-small.toml --data ../shared/data/nmnist-small --no-progress)
+real=(--config configs/nmnist-small.toml --data ../shared/data/nmnist-small --no-progress --generations 300)
 declare -A candidates=(
   [none]=""
   [drop-0.3]="--set train.augment_drop_event=0.3"

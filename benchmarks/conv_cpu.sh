@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The convolutional LIF network against the linear read-out on the built-in simulated N-MNIST,
-# on a 2-core CPU (about 25 minutes in all): the commands behind README's "Convolutional LIF
+# on a 2-core CPU (about 25 minutes in all): the commands behind docs/results.md's "Convolutional LIF
 # blocks" table, seed 0 (the default), the model selected on validation, test read once per run.
 #
 #   bash benchmarks/conv_cpu.sh OUT_DIR

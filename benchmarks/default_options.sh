@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One ES or neuron option at a time on the default network (built-in simulated N-MNIST, 2-core
-# CPU): the commands behind README's "Options on the default network" table. Short rows: 500
+# CPU): the commands behind docs/results.md's "Options on the default network" table. Short rows: 500
 # generations with the leaky read-out (readout_beta 0.9), T = 4 bins, N = 1,024, 578 -> 128 -> 10,
 # each option paired with the runs of no option (the same seeds, on the same machine: runs are
 # reproducible on one machine, not across CPU models). Every setting that defines a row is named

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ES training options on the built-in simulated N-MNIST (2-core CPU, about 10 minutes): the
-# commands behind README's "ES training options" table. Each run is the network and strategy of
+# commands behind docs/results.md's "ES training options" table. Each run is the network and strategy of
 # benchmarks/sigma_sweep.sh (defaults with the leaky read-out, 500 generations, seeds 0, 1, 2) with
 # one option changed; the sigma-0.05 rows of that script are the baseline. The model is selected
 # on the 450 validation recordings and each run reads the test split once.

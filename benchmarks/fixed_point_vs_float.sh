@@ -14,7 +14,7 @@ mkdir -p "$out"
 for seed in $seeds; do
   for neuron in fixed_point float; do
     [ -f "$out/$neuron-s$seed/summary.json" ] && continue
-    eggroll-snn train --config configs/nmnist-small.toml "${data_option[@]}" --no-progress \
+    eggroll-snn train --config configs/nmnist-small.toml "${data_option[@]}" --no-progress --generations 300 \
       --set network.neuron=$neuron --set train.seed=$seed --out "$out/$neuron-s$seed"
   done
 done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The commands behind README's "NIR export" figures (2-core CPU, about 15 minutes): models trained
+# The commands behind docs/results.md's "NIR export" figures (2-core CPU, about 15 minutes): models trained
 # on the real N-MNIST subset with configs/nmnist-small.toml (leaky read-out, readout_beta 0.9), with
 # the library's default read-out (readout_beta 0: an Affine read-out, no LI node) and with one option
 # changed (reset to zero, spike-count read-out), seeds 0, 1, 2; their best validation accuracy; then each seed-0 model's
@@ -11,7 +11,7 @@ set -euo pipefail
 out=${1:?usage: nir_export.sh OUT_DIR}
 mkdir -p "$out"
 data=../shared/data/nmnist-small
-train=(eggroll-snn train --config configs/nmnist-small.toml --data "$data" --no-progress)
+train=(eggroll-snn train --config configs/nmnist-small.toml --data "$data" --no-progress --generations 300)
 affine=(--set network.readout_beta=0.0)  # the library's default read-out (configs/nmnist-small.toml keeps 0.9)
 for seed in 0 1 2; do
   "${train[@]}" --seed "$seed" "${affine[@]}" --out "$out/affine-s$seed"

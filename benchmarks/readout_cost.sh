@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the default read-out without leak (network.readout_beta = 0, an Affine read-out in NIR)
 # costs against the leaky read-out integrator (readout_beta = 0.9) on the built-in simulated
-# N-MNIST (2-core CPU, about 15 minutes): the commands behind the read-out table of README's
+# N-MNIST (2-core CPU, about 15 minutes): the commands behind the read-out table of docs/nir.md's
 # "NIR export" section.
 # The 500-generation runs pair with benchmarks/sigma_sweep.sh's sigma-0.05 rows (readout_beta 0.9,
 # the same seeds); the model is selected on the 450 validation recordings, the test split read once.

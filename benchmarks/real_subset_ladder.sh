@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-change-at-a-time ladder on the real subset (../shared/data/nmnist-small), 2-core CPU: the
-# commands behind README's "Real subset: one change at a time" table. Every run starts from
+# commands behind docs/results.md's "Real subset: one change at a time" table. Every run starts from
 # configs/nmnist-small.toml (578 -> 128 -> 10, EGGROLL r=4, N=512, 300 generations), seed 0 unless
 # a seed is set; the model is selected on validation and each run reads the test split once at the
 # end. About 50 minutes on a quiet 2-core CPU.
@@ -9,7 +9,7 @@
 set -euo pipefail
 out=${1:?usage: real_subset_ladder.sh OUT_DIR}
 mkdir -p "$out"
-real=(--no-progress --config configs/nmnist-small.toml --data ../shared/data/nmnist-small)
+real=(--no-progress --config configs/nmnist-small.toml --data ../shared/data/nmnist-small --set train.generations=300)
 conv8=(--set 'network.conv_channels=[8]' --set network.conv_kernel=5 --set network.conv_stride=2
        --set network.conv_pool=1 --set 'network.hidden_sizes=[]')
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The noise scale sigma on the built-in simulated N-MNIST (2-core CPU): the commands behind
-# README's "Noise scale" table. Every run is the default network (with the leaky read-out
+# docs/results.md's "Noise scale" table. Every run is the default network (with the leaky read-out
 # integrator, readout_beta 0.9, the default when it was measured) and strategy (EGGROLL r=4, N=512,
 # 578 -> 128 -> 10) cut to 500 generations (the learning rate's cosine decay follows the shorter
 # run); the model is selected on the 450 validation recordings and each run reads the test split

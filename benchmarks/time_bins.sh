@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fewer time bins, a larger population at the same cost (built-in simulated N-MNIST, 2-core CPU,
-# about 60 minutes on a quiet machine): the commands behind README's "Time bins and population"
+# about 60 minutes on a quiet machine): the commands behind docs/results.md's "Time bins and population"
 # table. A member's work grows with T (its LIF states and read-out run for every bin) while the
 # shared first-layer product does not, so T = 4 bins of 79 ms cost about half of T = 8 per member
 # and pay for twice the population.
