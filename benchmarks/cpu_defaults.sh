@@ -6,9 +6,10 @@
 #   2. the linear read-out on the same frames and splits, seeds 0, 1, 2;
 #   3. a screen of population, minibatch and rank at a fixed generation count, seed 0: generation
 #      counts chosen so that each row takes about the same 9-10 minutes on a 2-core AMD EPYC.
-#   bash benchmarks/cpu_defaults.sh OUT [defaults|baseline|screen]...
+#   4. the screen's first row (rank 1, N = 1,024, B = 128, 8,000 generations) on seeds 1 and 2.
+#   bash benchmarks/cpu_defaults.sh OUT [defaults|baseline|screen|rank1-seeds]...
 set -euo pipefail
-out=${1:?usage: cpu_defaults.sh OUT [defaults|baseline|screen]...}; shift
+out=${1:?usage: cpu_defaults.sh OUT [defaults|baseline|screen|rank1-seeds]...}; shift
 parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(defaults baseline screen)
 for part in "${parts[@]}"; do
   case $part in
@@ -27,6 +28,11 @@ n2048-b128-r1 2048 128 1 3100
 n4096-b256-r1 4096 256 1 800
 ROWS
       ;;
-    *) echo "cpu_defaults.sh: unknown part $part (defaults, baseline or screen)" >&2; exit 2 ;;
+    rank1-seeds)
+      for seed in 1 2; do
+        eggroll-snn train --seed $seed --no-progress --population-size 1024 --batch-size 128 --rank 1 --generations 8000 \
+          --out "$out/screen-n1024-b128-r1-s$seed" | tail -1
+      done ;;
+    *) echo "cpu_defaults.sh: unknown part $part (defaults, baseline, screen or rank1-seeds)" >&2; exit 2 ;;
   esac
 done
