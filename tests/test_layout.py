@@ -16,7 +16,7 @@ LAYERS = (
     ("events and frames", ("eggroll_snn.data",)),
     ("network", ("eggroll_snn.perturbation", "eggroll_snn.network", "eggroll_snn.integer", "eggroll_snn.integer.spec", "eggroll_snn.integer.arithmetic", "eggroll_snn.integer.grid")),
     ("population", ("eggroll_snn.population", "eggroll_snn.scoring", "eggroll_snn.integer.reference")),
-    ("strategy", ("eggroll_snn.strategies", "eggroll_snn.distributed", "eggroll_snn.integer.strategy", "eggroll_snn.integer.hil")),
+    ("strategy", ("eggroll_snn.strategies", "eggroll_snn.distributed", "eggroll_snn.integer.hil")),
     ("configuration", ("eggroll_snn.config",)),
     ("run folder", ("eggroll_snn.run_folder",)),
     ("trainer", ("eggroll_snn.training",)),

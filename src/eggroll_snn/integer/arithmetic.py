@@ -45,7 +45,7 @@ The decay ``D`` is one of two chips' leak arithmetic (``fixed_point.leak``):
 ``fixed_point.synapse_beta`` (default 0: ``D_syn(z) = 0``, so ``I[t] = sat(W_int x[t])``, the
 float network's current-based neuron).
 
-**Population members** (see :class:`eggroll_snn.integer.strategy.IntegerEggrollStrategy`)
+**Population members** (see :class:`eggroll_snn.strategies.integer_eggroll.IntegerEggrollStrategy`)
 carry integer perturbations: a weight's member perturbation is ``LowRank(a, b, scale)`` with
 integer-valued factors and ``scale = +-2**-F``, so member ``i``'s integer weight is
 ``W_int + sign_i * A B^T`` (integers, exact; never formed: its currents are

@@ -5,7 +5,7 @@
 * ``"eggroll"``: low-rank evolution strategies (:mod:`.eggroll`);
 * ``"full_rank"``: OpenAI-ES with dense noise, the EGGROLL baseline (:mod:`.full_rank`);
 * ``"eggroll_integer"``: EGGROLL with integer noise, whose members are integer networks
-  (:mod:`eggroll_snn.integer.strategy`; the method of ``network.neuron = "fixed_point"``);
+  (:mod:`.integer_eggroll`; the method of ``network.neuron = "fixed_point"``);
 * ``"bptt"``: surrogate-gradient backpropagation through time, the gradient reference (:mod:`.bptt`).
 
 Each is a frozen dataclass of static options with pure ``init(key, params)`` and
@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 
 from eggroll_snn.errors import ConfigError
-from eggroll_snn.integer.strategy import IntegerEggrollStrategy
+from eggroll_snn.strategies.integer_eggroll import IntegerEggrollStrategy
 from eggroll_snn.strategies.base import (
     EvolutionStrategy,
     GenerationMetrics,
