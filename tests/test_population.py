@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from eggroll_snn.compilation import CPU_OPTIONS, compiler_options
 from eggroll_snn.config import TrainConfig, apply_overrides
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.integer.grid import WeightGrid
@@ -17,7 +18,18 @@ from eggroll_snn.population import member_bytes, member_chunk, population_logits
 from eggroll_snn.strategies import make_strategy
 from eggroll_snn.training.step import strategy_from_config
 
-logits_of = jax.jit(population_logits, static_argnames=("config", "member_chunk", "antithetic_pairs", "fast", "memory_budget_mb"))
+# Each path compiled as the trainer compiles it: the fast one with its XLA options (eggroll_snn.compilation).
+_COMPILED = {
+    fast: jax.jit(
+        population_logits, static_argnames=("config", "member_chunk", "antithetic_pairs", "fast", "memory_budget_mb"),
+        compiler_options=compiler_options(fast),
+    )
+    for fast in (False, True)
+}
+
+
+def logits_of(*args, fast: bool = False, **options):
+    return _COMPILED[fast](*args, fast=fast, **options)
 
 DENSE = dict(input_size=12, hidden_sizes=(16,), num_classes=5)
 CASES = {
@@ -108,6 +120,15 @@ def test_the_summed_read_out_equals_integrating_it_bin_by_bin(readout_beta):
     inputs = jax.random.poisson(jax.random.key(5), 0.6, (6, 7, config.input_size)).astype(jnp.float32)
     reference = forward(params, inputs, config)
     _assert_equal_up_to_rounding(jax.jit(functools.partial(forward, config=config, fast=True))(params, inputs), reference)
+
+
+def test_compiler_options_apply_to_the_fast_forward_on_cpu_only_and_yield_to_xla_flags(monkeypatch):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    assert compiler_options(True, backend="cpu") == CPU_OPTIONS == {"xla_cpu_use_fusion_emitters": False}
+    assert compiler_options(False, backend="cpu") == {}
+    assert compiler_options(True, backend="gpu") == {}
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")
+    assert compiler_options(True, backend="cpu") == {}
 
 
 # -- member chunks and the memory budget -----------------------------------------------------------

@@ -12,7 +12,6 @@ import dataclasses
 import gzip
 import json
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -174,9 +174,9 @@ def test_generation_step_compiles_at_most_twice(nmnist_small_root, tmp_path, mon
     lengths = []
     original = step_module.compile_chunk
 
-    def counting(step, state, frames, labels, length):
+    def counting(step, state, frames, labels, length, **options):
         lengths.append(length)
-        return original(step, state, frames, labels, length)
+        return original(step, state, frames, labels, length, **options)
 
     monkeypatch.setattr(step_module, "compile_chunk", counting)
     train(tiny_config(nmnist_small_root, **{"train.generations": 13}), tmp_path / "run", progress=False)

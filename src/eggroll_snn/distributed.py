@@ -267,10 +267,12 @@ class ShardedPopulation:
       evaluate_members: ``(params, perturbations, inputs, labels) -> (loss (n,), accuracy (n,))``
         of the ``n = N / D`` members a device holds (any member-wise evaluation; the trainer's is
         :func:`eggroll_snn.training.evaluators.local_evaluator`).
+      compiler_options: XLA options of the compiled chunks (:func:`eggroll_snn.compilation.compiler_options`).
     """
 
-    def __init__(self, mesh: Mesh, population_size: int, evaluate_members: Callable):
+    def __init__(self, mesh: Mesh, population_size: int, evaluate_members: Callable, compiler_options: dict | None = None):
         self.mesh, self.evaluate_members = mesh, evaluate_members
+        self.compiler_options = compiler_options or {}
         self.device_count = mesh.devices.size
         self.members_per_device = members_per_device(population_size, self.device_count)
         self.replicated = NamedSharding(mesh, PartitionSpec())
@@ -355,7 +357,7 @@ class ShardedPopulation:
             chunk, mesh=self.mesh, in_specs=(spec, spec, spec), out_specs=(spec, spec, spec), check_vma=False
         )
         placed_frames, placed_labels = self._placed_data(frames, labels)
-        compiled = jax.jit(sharded).lower(self.replicate(state), placed_frames, placed_labels).compile()
+        compiled = jax.jit(sharded, compiler_options=self.compiler_options).lower(self.replicate(state), placed_frames, placed_labels).compile()
 
         def run(state, frames, labels):
             new_state, metrics, checksums = compiled(self.replicate(state), *self._placed_data(frames, labels))

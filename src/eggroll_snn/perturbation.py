@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import NamedTuple, Union
 
 import jax
-import jax.numpy as jnp
 
 from eggroll_snn.options import check, is_integer
 
@@ -70,15 +69,16 @@ def low_rank_term(xb: jax.Array, a: jax.Array, scale, elementwise: bool = False)
     ``elementwise``: form it as ``sum_j xb[..., j] a[:, j]``, r broadcast multiply-adds, instead of
     a product with a contraction of length r: per member of a population such a product is a
     batched matrix product with an inner dimension of r (a few), which CPUs run far below their
-    rate, while the multiply-adds fuse with what follows. Same value up to float rounding.
+    rate, while the multiply-adds fuse with what follows. They are written as r broadcasts with
+    the layer's outputs as the minor axis (not a sum over a minor axis of length r, which XLA's CPU
+    loop emitter vectorises poorly). Same value up to float rounding.
     """
     if not elementwise:
         return scale * (xb @ a.T)
-    if xb.shape[-1] == 1:
-        # Rank 1 padded to rank 2 with zeros: XLA's CPU backend fuses the size-1 reduction
-        # badly (2.5x slower than the padded form, benchmarks/README.md "Fast population forward").
-        xb, a = (jnp.concatenate([array, jnp.zeros_like(array)], axis=-1) for array in (xb, a))
-    return scale * jnp.sum(xb[..., None, :] * a, axis=-1)
+    term = xb[..., 0:1] * a[:, 0]
+    for j in range(1, a.shape[-1]):  # r broadcast multiply-adds, the layer's outputs the minor axis
+        term = term + xb[..., j : j + 1] * a[:, j]
+    return scale * term
 
 
 def perturbed_vector(value: jax.Array, perturbation: Perturbation = None) -> jax.Array:

@@ -31,7 +31,7 @@ def compile_method(prepared: Prepared):
     """``jit(step, donate carry)`` lowered and compiled for the prepared operands."""
     import jax
 
-    return jax.jit(prepared.step, donate_argnums=0).lower(prepared.carry, *prepared.operands).compile()
+    return jax.jit(prepared.step, donate_argnums=0, compiler_options=prepared.compiler_options).lower(prepared.carry, *prepared.operands).compile()
 
 
 def xla_buffer_bytes(compiled) -> int | None:

@@ -62,11 +62,13 @@ def make_frames(config: BenchConfig, count: int, seed_offset: int = 0) -> tuple[
 
 
 class Prepared(NamedTuple):
-    """One method ready to time: ``step(carry, *operands) -> (carry, output)``, ``carry`` donated."""
+    """One method ready to time: ``step(carry, *operands) -> (carry, output)``, ``carry`` donated,
+    compiled with ``compiler_options`` (the trainer's for that method, :mod:`eggroll_snn.compilation`)."""
 
     step: Callable
     carry: Any
     operands: tuple
+    compiler_options: dict = {}
 
 
 def _training_set(config: BenchConfig):
@@ -120,15 +122,17 @@ def data_key(config: BenchConfig):
 def _prepare_training_step(config: BenchConfig, method: str) -> Prepared:
     """One generation exactly as the trainer runs it: :func:`eggroll_snn.training.step.make_generation_step`
     (minibatch drawn inside the step, ask -> population -> fitness -> tell, or a BPTT step)."""
+    from eggroll_snn.compilation import compiler_options
     from eggroll_snn.config import TrainSection
     from eggroll_snn.training.evaluators import local_objective
     from eggroll_snn.training.step import make_generation_step
 
     strategy, state = strategy_and_state(config, method)
     train = TrainSection(batch_size=config.batch_size)
-    objective = local_objective(config.network(), strategy, train.fitness, fast=not method.startswith("reference_r"))
+    fast = not method.startswith("reference_r")
+    objective = local_objective(config.network(), strategy, train.fitness, fast=fast)
     step = make_generation_step(strategy, objective, train, data_key(config))
-    return Prepared(step, state, _training_set(config))
+    return Prepared(step, state, _training_set(config), compiler_options(fast and strategy.has_population))
 
 
 def _prepare_sigma0(config: BenchConfig) -> Prepared:
@@ -136,6 +140,7 @@ def _prepare_sigma0(config: BenchConfig) -> Prepared:
     rank-1 factors with scale 0: the floor under every EGGROLL generation (no ask, no tell)."""
     import jax.numpy as jnp
 
+    from eggroll_snn.compilation import compiler_options
     from eggroll_snn.perturbation import scaled
     from eggroll_snn.training.evaluators import local_evaluator
 
@@ -146,7 +151,7 @@ def _prepare_sigma0(config: BenchConfig) -> Prepared:
     def step(state, frames, labels):
         return state, -evaluate(state.params, perturbations, frames.astype(jnp.float32), labels)[0]
 
-    return Prepared(step, state, _minibatch(config))
+    return Prepared(step, state, _minibatch(config), compiler_options(True))
 
 
 def _prepare_inference(config: BenchConfig) -> Prepared:

@@ -51,7 +51,10 @@ def population_logits(
     if antithetic_pairs:
         check_population_size(population_size, antithetic=True, option="population_logits members")
     if member_chunk is None:
-        member_chunk = chunks.member_chunk(config, inputs.shape[0], inputs.shape[1], population_size, memory_budget_mb)
+        member_chunk = chunks.member_chunk(
+            config, inputs.shape[0], inputs.shape[1], population_size, memory_budget_mb,
+            fast=fast and config.fixed_point is None,
+        )
     if config.fixed_point is not None:  # exact integers in any order: each member as it is
         return reference_logits(params, perturbations, inputs, config, member_chunk, antithetic_pairs=False)
     if fast:
@@ -74,7 +77,10 @@ def population_losses(
     if antithetic_pairs:
         check_population_size(population_size, antithetic=True, option="population_logits members")
     if member_chunk is None:
-        member_chunk = chunks.member_chunk(config, inputs.shape[0], inputs.shape[1], population_size, memory_budget_mb)
+        member_chunk = chunks.member_chunk(
+            config, inputs.shape[0], inputs.shape[1], population_size, memory_budget_mb,
+            fast=fast and config.fixed_point is None,
+        )
     finish = lambda logits: member_losses(logits, labels)  # noqa: E731
     if config.fixed_point is not None:
         return reference_logits(params, perturbations, inputs, config, member_chunk, False, finish)

@@ -8,8 +8,10 @@ spikes and (after the first layer, whose inputs all members share) its own input
 * at most as many as fit the **memory budget** (``train.memory_budget_mb``; unset: half of an
   accelerator's free memory, a quarter of the machine's memory on CPU), so any population runs on
   any device, a chunk at a time; a budget too small for one member is refused in one line;
-* on CPU, also at most :data:`CPU_CHUNK_BYTES`, so a chunk's state stays in the caches across the
-  time loop.
+* on CPU, also at most the chunk that ran fastest: for the fast forward :data:`CPU_CHUNK_BYTES`
+  and :data:`CPU_CHUNK_MEMBERS` (larger chunks, and the whole population at once, ran slower);
+  for the reference forward :data:`CPU_REFERENCE_CHUNK_BYTES`, so a chunk's state stays in the
+  caches across its time scans.
 
 The chunk is a power of two that divides the members a device evaluates: then it does not depend
 on the population size or on how the population is split over devices, so every member is
@@ -25,10 +27,18 @@ import jax
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.network import NetworkConfig, member_numbers
 
-#: Most bytes (by :func:`member_bytes`) of one chunk on CPU: chunks of 8 to 16 members of the
-#: default network ran fastest, larger ones slower as their state left the caches
-#: (benchmarks/README.md, "Fast population forward").
-CPU_CHUNK_BYTES = 16 << 20
+#: Most bytes (by :func:`member_bytes`) of one chunk on CPU: with the step compiled by XLA's
+#: classic loop-fusion emitter (:mod:`eggroll_snn.compilation`), chunks of 128 members of the
+#: default network (about 1.1 MB each by this estimate) ran fastest on a 2-core AMD EPYC: the
+#: population's evaluation at r = 1 took 13.8 ms against 21.2 ms in chunks of 8 and 36 ms for all
+#: 1,024 members at once (benchmarks/README.md, "Fast population forward").
+CPU_CHUNK_BYTES = 256 << 20
+#: Most bytes of one chunk of the reference forward on CPU: chunks of 8 to 16 members of the
+#: default network ran fastest, larger ones slower as their state left the caches.
+CPU_REFERENCE_CHUNK_BYTES = 16 << 20
+#: Most members of one chunk on CPU (the same 128), so that small networks too get chunks that do
+#: not depend on the population size or its split over devices.
+CPU_CHUNK_MEMBERS = 128
 #: Shares of the free memory a budget takes when none is given.
 ACCELERATOR_SHARE, CPU_SHARE = 0.5, 0.25
 
@@ -51,10 +61,11 @@ def memory_budget_bytes(budget_mb: float | None = None, device=None) -> int:
 
 
 def member_chunk(
-    config: NetworkConfig, batch_size: int, time_bins: int, members: int, budget_mb: float | None = None, backend: str | None = None
+    config: NetworkConfig, batch_size: int, time_bins: int, members: int, budget_mb: float | None = None, backend: str | None = None,
+    fast: bool = True,
 ) -> int:
     """Members evaluated at once (see the module docstring): a power of two dividing ``members``
-    (else the largest divisor of ``members`` that fits).
+    (else the largest divisor of ``members`` that fits), for the fast forward (``fast``) or the reference.
 
     Raises:
       ConfigError: one member does not fit the budget; names the options that change it.
@@ -70,7 +81,8 @@ def member_chunk(
             "raise train.memory_budget_mb"
         )
     if (backend or jax.default_backend()) == "cpu":
-        fit = min(fit, max(1, CPU_CHUNK_BYTES // one))
+        cap = CPU_CHUNK_BYTES if fast else CPU_REFERENCE_CHUNK_BYTES
+        fit = min(fit, max(1, cap // one), CPU_CHUNK_MEMBERS)
     fit = min(fit, members)
     power = 1
     while power * 2 <= fit and members % (power * 2) == 0:
@@ -80,4 +92,4 @@ def member_chunk(
     return power
 
 
-__all__ = ["CPU_CHUNK_BYTES", "member_bytes", "memory_budget_bytes", "member_chunk"]
+__all__ = ["CPU_CHUNK_BYTES", "CPU_REFERENCE_CHUNK_BYTES", "CPU_CHUNK_MEMBERS", "member_bytes", "memory_budget_bytes", "member_chunk"]

@@ -19,9 +19,11 @@ updates the float masters.
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Callable
 
 from eggroll_snn import distributed
+from eggroll_snn.compilation import compiler_options
 from eggroll_snn.config import TrainConfig
 from eggroll_snn.errors import ConfigError
 from eggroll_snn.integer.grid import WeightGrid
@@ -60,6 +62,12 @@ def local_objective(
     return Objective(network, evaluate, fitness)
 
 
+def fast_population_forward(config: TrainConfig, network: NetworkConfig) -> bool:
+    """Whether the population takes the fast forward (``train.population_forward = "fast"`` and float
+    arithmetic: a fixed-point network always takes the reference path)."""
+    return config.train.population_forward == "fast" and network.fixed_point is None
+
+
 def sharded_population(config: TrainConfig, network: NetworkConfig, strategy) -> distributed.ShardedPopulation | None:
     """The population split over the ``train.devices`` that ``config`` asks for, or None for one device.
 
@@ -82,7 +90,10 @@ def sharded_population(config: TrainConfig, network: NetworkConfig, strategy) ->
         network, strategy.shares_pairs and local % 2 == 0, config.train.population_forward == "fast",
         config.train.memory_budget_mb,
     )
-    return distributed.ShardedPopulation(distributed.population_mesh(devices), config.strategy.population_size, evaluate)
+    return distributed.ShardedPopulation(
+        distributed.population_mesh(devices), config.strategy.population_size, evaluate,
+        compiler_options(fast_population_forward(config, network)),
+    )
 
 
 def _on_grid(evaluate: Callable, grid: WeightGrid) -> Callable:
@@ -109,7 +120,11 @@ class PopulationEvaluation:
     def __init__(self, config: TrainConfig, network: NetworkConfig, strategy):
         self.config, self.network, self.strategy = config, network, strategy
         self.sharded = sharded_population(config, network, strategy)
-        self.compile_chunk = step_module.compile_chunk if self.sharded is None else self.sharded.compile_chunk
+        if self.sharded is None:
+            options = compiler_options(strategy.has_population and fast_population_forward(config, network))
+            self.compile_chunk = functools.partial(step_module.compile_chunk, options=options)
+        else:
+            self.compile_chunk = self.sharded.compile_chunk
         self.evaluate = None
         self.check = lambda: None
         self._exit = contextlib.ExitStack()

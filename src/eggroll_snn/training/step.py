@@ -93,13 +93,14 @@ def make_generation_step(method, objective: Objective, train: TrainSection, data
     return step
 
 
-def compile_chunk(step, state, frames, labels, length: int):
-    """AOT-compile ``length`` scanned generations: ``(state, frames, labels) -> (state, metrics (length,))``."""
+def compile_chunk(step, state, frames, labels, length: int, options: dict | None = None):
+    """AOT-compile ``length`` scanned generations: ``(state, frames, labels) -> (state, metrics (length,))``,
+    with the XLA ``options`` given (:func:`eggroll_snn.compilation.compiler_options`; ``None``: none)."""
 
     def chunk(state, frames, labels):
         return jax.lax.scan(lambda carry, _: step(carry, frames, labels), state, None, length=length)
 
-    return jax.jit(chunk).lower(state, frames, labels).compile()
+    return jax.jit(chunk, compiler_options=options or {}).lower(state, frames, labels).compile()
 
 
 def chunk_length(train: TrainSection) -> int:
