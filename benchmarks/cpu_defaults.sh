@@ -7,14 +7,19 @@
 #   3. a screen of population, minibatch and rank at a fixed generation count, seed 0: generation
 #      counts chosen so that each row takes about the same 9-10 minutes on a 2-core AMD EPYC.
 #   4. the screen's first row (rank 1, N = 1,024, B = 128, 8,000 generations) on seeds 1 and 2.
-#   bash benchmarks/cpu_defaults.sh OUT [defaults|baseline|screen|rank1-seeds]...
+#   5. time-budgeted runs (570 s, as a user runs them) with the fast forward of 2026-12-05:
+#      rank 1 at N = 1,024, 4,096 and 8,192 on seed 0 (budget-screen), then the chosen row on seeds 1
+#      and 2 at seed 0's generation count (budget-seeds-nN).
+#   bash benchmarks/cpu_defaults.sh OUT [defaults|defaults-r4|baseline|screen|rank1-seeds|budget-screen|budget-seeds-n1024|budget-seeds-n4096]...
 set -euo pipefail
-out=${1:?usage: cpu_defaults.sh OUT [defaults|baseline|screen|rank1-seeds]...}; shift
+out=${1:?usage: cpu_defaults.sh OUT [part]...}; shift
 parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(defaults baseline screen)
 for part in "${parts[@]}"; do
   case $part in
     defaults)
       for seed in 0 1 2; do eggroll-snn train --seed $seed --no-progress --out "$out/default-s$seed" | tail -1; done ;;
+    defaults-r4)  # the defaults before 2026-12-05 (rank 4)
+      for seed in 0 1 2; do eggroll-snn train --seed $seed --no-progress --rank 4 --out "$out/default-r4-s$seed" | tail -1; done ;;
     baseline)
       for seed in 0 1 2; do eggroll-snn baseline --set train.seed=$seed | tail -1; done ;;
     screen)
@@ -33,6 +38,19 @@ ROWS
         eggroll-snn train --seed $seed --no-progress --population-size 1024 --batch-size 128 --rank 1 --generations 8000 \
           --out "$out/screen-n1024-b128-r1-s$seed" | tail -1
       done ;;
-    *) echo "cpu_defaults.sh: unknown part $part (defaults, baseline, screen or rank1-seeds)" >&2; exit 2 ;;
+    budget-screen)
+      for population in 1024 4096 8192; do
+        eggroll-snn train --seed 0 --no-progress --rank 1 --population-size $population --out "$out/budget-n$population-r1-s0" | tail -1
+      done ;;
+    budget-seeds-n1024|budget-seeds-n4096)
+      # Seeds 1 and 2 at the generation count seed 0's budget fixed (its budget.json), so that a
+      # noisy first measurement (another process starting beside it) does not change the length.
+      population=${part#budget-seeds-n}
+      generations=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['generations'])" "$out/budget-n$population-r1-s0/budget.json")
+      for seed in 1 2; do
+        eggroll-snn train --seed $seed --no-progress --rank 1 --population-size $population --generations "$generations" \
+          --out "$out/budget-n$population-r1-s$seed" | tail -1
+      done ;;
+    *) echo "cpu_defaults.sh: unknown part $part (defaults, defaults-r4, baseline, screen, rank1-seeds, budget-screen, budget-seeds-n1024 or budget-seeds-n4096)" >&2; exit 2 ;;
   esac
 done

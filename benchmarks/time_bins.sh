@@ -14,7 +14,7 @@
 set -euo pipefail
 out=${1:?usage: time_bins.sh OUT_DIR}
 mkdir -p "$out"
-short=(--no-progress --generations 500 --set network.readout_beta=0.9)
+short=(--no-progress --rank 4 --generations 500 --set network.readout_beta=0.9)  # rank 4: the defaults then
 for seed in 0 1 2; do
   for population in 512 1024; do
     eggroll-snn train "${short[@]}" --seed $seed --set data.num_time_bins=4 --set strategy.population_size=$population \
@@ -25,7 +25,7 @@ for population in 512 1024; do
   eggroll-snn train "${short[@]}" --seed 0 --set data.num_time_bins=3 --set strategy.population_size=$population \
     --out "$out/short-t3-n$population-seed0"
 done
-full=(--no-progress --set network.readout_beta=0.0)
+full=(--no-progress --rank 4 --set network.readout_beta=0.0)
 for seed in 0 1 2; do
   eggroll-snn train "${full[@]}" --seed $seed --set data.num_time_bins=8 --set strategy.population_size=512 \
     --generations 2000 --out "$out/full-t8-n512-g2000-seed$seed"

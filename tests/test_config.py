@@ -60,14 +60,17 @@ def test_configs_folder_default_toml_lists_every_option():
 
 def test_configs_folder_simulated_best_toml_is_the_ladders_population_step():
     # benchmarks/accuracy_ladder.sh's step s1: 1,024 members and 3,000 generations with the leaky
-    # read-out and the 8 time bins that the ladder passes to every step.
+    # read-out, the 8 time bins and the rank 4 that the ladder passes to every step.
     config = load(CONFIGS / "simulated-best.toml")
     assert config == apply_overrides(
         TrainConfig(),
-        {"data.num_time_bins": 8, "strategy.population_size": 1024, "train.generations": 3000, "network.readout_beta": 0.9},
+        {
+            "data.num_time_bins": 8, "strategy.population_size": 1024, "train.generations": 3000,
+            "network.readout_beta": 0.9, "strategy.rank": 4,
+        },
     )
     ladder = (CONFIGS.parent / "benchmarks" / "accuracy_ladder.sh").read_text()
-    assert "extra=(--set network.readout_beta=0.9 --set data.num_time_bins=8 " in ladder and "--population-size 1024 --generations 3000\n" in ladder
+    assert "extra=(--set network.readout_beta=0.9 --set data.num_time_bins=8 --set strategy.rank=4 " in ladder and "--population-size 1024 --generations 3000\n" in ladder
 
 
 def test_configs_folder_nmnist_small_toml_is_valid():

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from eggroll_snn.compilation import compiler_options
 from eggroll_snn import checkpoint, run_folder
 from eggroll_snn.training import evaluators
 from eggroll_snn.training import step as step_module
@@ -174,13 +175,17 @@ def test_generation_step_compiles_at_most_twice(nmnist_small_root, tmp_path, mon
     lengths = []
     original = step_module.compile_chunk
 
-    def counting(step, state, frames, labels, length, **options):
+    def counting(step, state, frames, labels, length, options=None):
         lengths.append(length)
-        return original(step, state, frames, labels, length, **options)
+        seen_options.append(options)
+        return original(step, state, frames, labels, length, options)
 
+    seen_options = []
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
     monkeypatch.setattr(step_module, "compile_chunk", counting)
     train(tiny_config(nmnist_small_root, **{"train.generations": 13}), tmp_path / "run", progress=False)
     assert lengths == [5, 3]  # chunks 5, 5, 3: one compilation per length, none per generation
+    assert seen_options == [compiler_options(True)] * 2  # the fast forward's XLA options (on CPU: CPU_OPTIONS)
     assert len(read_metrics(tmp_path / "run")) == 13
 
 
