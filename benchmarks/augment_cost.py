@@ -1,4 +1,5 @@
-"""Seconds per generation of the trainer's step on the default network with each augmentation, interleaved.
+"""Seconds per generation of the trainer's step on the default network with each augmentation, interleaved
+(compiled with the trainer's options for the fast population forward).
 
     python benchmarks/augment_cost.py
 """
@@ -7,6 +8,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from eggroll_snn.compilation import compiler_options
 from eggroll_snn.config import TrainConfig, apply_overrides
 from eggroll_snn.training.step import make_generation_step, strategy_from_config
 from eggroll_snn.training.evaluators import local_objective
@@ -16,7 +18,7 @@ from eggroll_snn.network import init_params
 def compare(named, rounds=11):
     compiled = []
     for name, fn, args in named:
-        f = jax.jit(fn)
+        f = jax.jit(fn, compiler_options=compiler_options(True))
         jax.block_until_ready(f(*args))
         compiled.append((name, f, args, []))
     for _ in range(rounds):
