@@ -10,7 +10,7 @@
 #   5. time-budgeted runs (570 s, as a user runs them) with the fast forward of 2026-12-05:
 #      rank 1 at N = 1,024, 4,096 and 8,192 on seed 0 (budget-screen), then the chosen row on seeds 1
 #      and 2 at seed 0's generation count (budget-seeds-nN).
-#   bash benchmarks/cpu_defaults.sh OUT [defaults|defaults-r4|baseline|screen|rank1-seeds|budget-screen|budget-seeds-n1024|budget-seeds-n4096]...
+#   bash benchmarks/cpu_defaults.sh OUT [defaults|defaults-r4|baseline|screen|rank1-seeds|budget-screen|budget-seeds-nN]...
 set -euo pipefail
 out=${1:?usage: cpu_defaults.sh OUT [part]...}; shift
 parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(defaults baseline screen)
@@ -42,7 +42,7 @@ ROWS
       for population in 1024 4096 8192; do
         eggroll-snn train --seed 0 --no-progress --rank 1 --population-size $population --out "$out/budget-n$population-r1-s0" | tail -1
       done ;;
-    budget-seeds-n1024|budget-seeds-n4096)
+    budget-seeds-n*)  # N: a population of budget-screen
       # Seeds 1 and 2 at the generation count seed 0's budget fixed (its budget.json), so that a
       # noisy first measurement (another process starting beside it) does not change the length.
       population=${part#budget-seeds-n}
@@ -51,6 +51,6 @@ ROWS
         eggroll-snn train --seed $seed --no-progress --rank 1 --population-size $population --generations "$generations" \
           --out "$out/budget-n$population-r1-s$seed" | tail -1
       done ;;
-    *) echo "cpu_defaults.sh: unknown part $part (defaults, defaults-r4, baseline, screen, rank1-seeds, budget-screen, budget-seeds-n1024 or budget-seeds-n4096)" >&2; exit 2 ;;
+    *) echo "cpu_defaults.sh: unknown part $part (defaults, defaults-r4, baseline, screen, rank1-seeds, budget-screen or budget-seeds-nN)" >&2; exit 2 ;;
   esac
 done

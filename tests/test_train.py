@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eggroll_snn.compilation import compiler_options
 from eggroll_snn import checkpoint, run_folder
+from eggroll_snn.compilation import compiler_options
 from eggroll_snn.training import evaluators
 from eggroll_snn.training import step as step_module
 from eggroll_snn.training.progress import Progress
