@@ -118,3 +118,29 @@ def test_an_augmented_run_resumes_to_the_same_bytes(nmnist_small_root, tmp_path)
     strip = lambda records: [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]  # noqa: E731
     assert strip(read_metrics(tmp_path / "split")) == strip(read_metrics(tmp_path / "straight"))
     assert (tmp_path / "split" / "model.npz").read_bytes() == (tmp_path / "straight" / "model.npz").read_bytes()
+
+
+def test_binomial_equals_a_numpy_inversion_of_the_same_uniforms_and_table():
+    from eggroll_snn.data.augment import MAX_COUNT, binomial_cdf_table, cell_uniforms
+
+    counts = np.random.default_rng(4).integers(0, 256, (3, 2, 9, 9)).astype(np.int32)
+    counts[0] = np.minimum(counts[0], 5)  # small and large counts side by side
+    for probability in (0.3, 0.85):
+        key = jax.random.key(11)
+        u = np.asarray(cell_uniforms(key, counts.shape))
+        table = binomial_cdf_table(probability).reshape(MAX_COUNT + 1, MAX_COUNT + 1)
+        expected = np.array([np.sum(u_cell > table[:n_cell, n_cell]) for u_cell, n_cell in zip(u.ravel(), counts.ravel())])
+        drawn = np.asarray(jax.jit(lambda k: binomial(k, jnp.asarray(counts), probability))(key))
+        np.testing.assert_array_equal(drawn.ravel(), expected)
+
+
+def test_cell_uniforms_are_uniform_on_24_bits_and_differ_between_keys():
+    from eggroll_snn.data.augment import cell_uniforms
+
+    u = np.asarray(cell_uniforms(jax.random.key(5), (64, 1000))).ravel()
+    assert np.all((u >= 0) & (u < 1)) and np.all(u * 2**24 == np.floor(u * 2**24))
+    histogram = np.bincount((u * 20).astype(int), minlength=20)
+    expected = u.size / 20
+    assert np.sum((histogram - expected) ** 2 / expected) < 45  # chi-square, 19 degrees of freedom: p < 1e-3 above 43.8
+    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.01  # neighbouring cells uncorrelated
+    assert np.mean(u == np.asarray(cell_uniforms(jax.random.key(6), (64, 1000))).ravel()) < 1e-3

@@ -83,25 +83,50 @@ def binomial_cdf_table(probability: float) -> np.ndarray:
     return np.minimum(np.cumsum(pmf, axis=0), 1.0).astype(np.float32).reshape(-1)
 
 
+def _mix32(x: jax.Array) -> jax.Array:
+    """A bijective avalanche mix of uint32 words (xor-shift and odd-multiply rounds)."""
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def cell_uniforms(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Uniform numbers in [0, 1), 24 bits each (the resolution of a float32 CDF near 1), one per cell
+    of ``shape``: a keyed hash of the cell's index, ``mix(mix(index * golden + s0) ^ s1)`` with
+    ``(s0, s1)`` drawn from ``key``. Counter-based like ``jax.random.uniform`` and about 8x cheaper on
+    CPU, where threefry dominated an augmented generation."""
+    seeds = jax.random.bits(key, (2,), jnp.uint32)
+    index = jax.lax.iota(jnp.uint32, math.prod(shape)).reshape(shape)
+    words = _mix32(_mix32(index * jnp.uint32(0x9E3779B9) + seeds[0]) ^ seeds[1])
+    return (words >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)
+
+
 def binomial(key: jax.Array, counts: jax.Array, probability: float) -> jax.Array:
     """``Binomial(counts, probability)`` per cell of integer ``counts`` (any shape, each 0..255), exactly.
 
-    By inversion with one uniform number u per cell: the draw is the number of k with
-    ``u > P(Binomial(n, p) <= k)``, read from a table of the CDF (:func:`binomial_cdf_table`, exact
-    up to float32 rounding), one k at a time up to the largest count present.
+    By inversion with one uniform number u per cell (:func:`cell_uniforms`): the draw is the number
+    of k with ``u > P(Binomial(n, p) <= k)``, read from a table of the CDF
+    (:func:`binomial_cdf_table`, exact up to float32 rounding). The CDF grows with k, so those k are
+    a prefix 0..c-1 and c is found by binary search: one table lookup per bit of the largest count
+    present, not one per count.
     """
     probability = float(probability)
     if probability in (0.0, 1.0):
         return counts if probability == 1.0 else jnp.zeros_like(counts)
     table = jnp.asarray(binomial_cdf_table(probability))
     n = counts.astype(jnp.int32)
-    u = jax.random.uniform(key, n.shape)
+    u = cell_uniforms(key, n.shape)
+    bits = 32 - jax.lax.clz(jnp.max(n))  # the bit length of the largest count: 2**bits > max(n)
 
-    def count_above(k, drawn):
-        return drawn + (u > jnp.take(table, k * (MAX_COUNT + 1) + n)).astype(jnp.int32)
+    def search(level, drawn):
+        step = jnp.left_shift(1, bits - 1 - level)
+        probe = jnp.minimum(drawn + step - 1, MAX_COUNT)
+        return jnp.where(u > jnp.take(table, probe * (MAX_COUNT + 1) + n), drawn + step, drawn)
 
-    drawn = jax.lax.fori_loop(0, jnp.max(n), count_above, jnp.zeros_like(n))
-    return drawn.astype(counts.dtype)
+    drawn = jax.lax.fori_loop(0, bits, search, jnp.zeros_like(n))
+    return jnp.minimum(drawn, n).astype(counts.dtype)
 
 
 def augment_recording(frames: jax.Array, key: jax.Array, options: Augmentation) -> jax.Array:
@@ -133,4 +158,4 @@ def augment_batch(frames: jax.Array, indices: jax.Array, key: jax.Array, options
     return jax.vmap(lambda recording, recording_key: augment_recording(recording, recording_key, options))(frames, keys)
 
 
-__all__ = ["Augmentation", "MAX_COUNT", "binomial", "binomial_cdf_table", "augment_recording", "augment_batch"]
+__all__ = ["Augmentation", "MAX_COUNT", "binomial", "cell_uniforms", "binomial_cdf_table", "augment_recording", "augment_batch"]
