@@ -401,6 +401,8 @@ BAD_VALUES = {
     "train.augment_flip_polarity": (1.5, "a probability in [0, 1]"),
     "train.augment_noise_events": (-1, "an integer 0..100000"),
     "train.augment_drop_bins": (1.0, "a probability in [0, 1)"),
+    "train.augment_event_copies": (65, "an integer 0..64"),
+    "train.augment_event_transform": ("", "the description of an event transform"),
     "train.evaluate_test": ("yes", "true or false"),
     "data.validation_folds": (1, "0 (off) or a number of folds 2..100"),
     "data.validation_fold": (3, "a fold 0..0 of data.validation_folds = 0"),

@@ -31,7 +31,8 @@ def _name_and_root(dataset, role: str, train: bool) -> tuple[str, str]:
         if getattr(dataset, attribute, None) is not None:
             raise ConfigError(
                 f"{role}: a tonic {name} with a {attribute}; eggroll-snn bins the raw events itself "
-                "(data.num_time_bins, duration_us, pool), so pass the data set without transforms"
+                "(data.num_time_bins, duration_us, pool), so pass the data set without transforms "
+                "(event-level augmentation: train_tonic(..., event_transform=...))"
             )
     if getattr(dataset, "train", train) is not train:
         raise ConfigError(f"{role}: expected a {name} built with train={train}, got train={not train}")
@@ -72,14 +73,20 @@ def config_for_tonic(
 
 def train_tonic(
     train_dataset, run_dir: str | Path, test_dataset=None, config: TrainConfig | None = None,
-    test_fraction: float = 0.2, overrides: dict | None = None, progress: bool = True,
+    test_fraction: float = 0.2, overrides: dict | None = None, progress: bool = True, event_transform=None,
 ):
     """Train on tonic data set objects; see :func:`config_for_tonic` and :func:`eggroll_snn.training.train`.
+
+    ``event_transform`` (e.g. ``tonic.transforms.SpatialJitter(...)``) makes
+    ``train.augment_event_copies`` transformed copies of each training recording
+    (:mod:`eggroll_snn.data.event_augment`): the place for tonic's event-level transforms, which
+    the data set objects themselves must not carry.
 
     Returns:
       :class:`eggroll_snn.training.TrainResult`.
     """
-    return train(config_for_tonic(train_dataset, test_dataset, config, test_fraction, overrides), run_dir, progress=progress)
+    config = config_for_tonic(train_dataset, test_dataset, config, test_fraction, overrides)
+    return train(config, run_dir, progress=progress, event_transform=event_transform)
 
 
 __all__ = ["config_for_tonic", "train_tonic"]

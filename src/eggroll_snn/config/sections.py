@@ -21,7 +21,7 @@ from eggroll_snn.data.frames import FrameConfig
 from eggroll_snn.data.nmnist import NUM_CLASSES
 from eggroll_snn.integer.spec import FixedPointSection, check_fixed_point, make_spec
 from eggroll_snn.network import NetworkConfig, NetworkOptions
-from eggroll_snn.options import check as _check, default_of as _default
+from eggroll_snn.options import check as _check, default_of as _default, is_integer
 from eggroll_snn.perturbation import check_population_size
 from eggroll_snn.strategies import METHODS, EggrollStrategy, StrategyConfig, SurrogateGradient, check_rank
 
@@ -249,6 +249,12 @@ class TrainSection:
         augmentation of each training recording in every minibatch (tonic's DropEvent,
         RandomFlipPolarity, UniformNoise and a time-bin drop; all off by default; see
         :mod:`eggroll_snn.data.augment`). Every method sees the same augmented minibatch.
+      augment_event_copies: transformed copies of each training recording added to the training
+        part, made once per run by the Python event transform passed to
+        :func:`eggroll_snn.training.train` (``event_transform=``, e.g. a tonic transform; see
+        :mod:`eggroll_snn.data.event_augment`); 0 = none. Needs that transform (Python only).
+      augment_event_transform: the description of that transform, recorded by ``train`` (a
+        resume must pass a transform with the same description).
       eval_batch_size: recordings per compiled batch when evaluating accuracy (at most what the
         memory budget holds).
       memory_budget_mb: memory the population's evaluation may use, in MiB: members are evaluated
@@ -284,6 +290,8 @@ class TrainSection:
     augment_flip_polarity: float = _default(Augmentation, "flip_polarity")
     augment_noise_events: int = _default(Augmentation, "noise_events")
     augment_drop_bins: float = _default(Augmentation, "drop_bins")
+    augment_event_copies: int = 0
+    augment_event_transform: Optional[str] = None
     eval_batch_size: int = 500
     memory_budget_mb: Optional[float] = None
     population_forward: Literal["fast", "reference"] = "fast"
@@ -311,6 +319,16 @@ class TrainSection:
         _check(0 <= self.seed < 2**32, "train.seed", self.seed, "an integer 0..4294967295")
         _check(0 <= self.augment_shift <= 8, "train.augment_shift", self.augment_shift, "an integer 0..8 (pixels)")
         self.augmentation  # checks the augmentation options
+        _check(
+            is_integer(self.augment_event_copies) and 0 <= self.augment_event_copies <= 64, "train.augment_event_copies", self.augment_event_copies,
+            "an integer 0..64 (copies of each training recording)",
+        )
+        if self.augment_event_transform is not None:
+            _check(
+                isinstance(self.augment_event_transform, str) and self.augment_event_transform.strip() != "",
+                "train.augment_event_transform", self.augment_event_transform,
+                "the description of an event transform (recorded by train), or unset",
+            )
         _check(0 <= self.devices <= 1_000_000, "train.devices", self.devices, "a device count >= 1, or 0 for all devices")
         if self.memory_budget_mb is not None:
             _check(

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from eggroll_snn.data.cache import load_split_frames
+from eggroll_snn.data.layout import scan_split
 from eggroll_snn.data.simulate import default_data_root
-from eggroll_snn.data.tonic_source import load_tonic_split, parse_source
+from eggroll_snn.data.tonic_source import list_split, load_tonic_split, parse_source
 from eggroll_snn.errors import ConfigError
 
 
@@ -53,4 +54,14 @@ def load_frames(
     )
 
 
-__all__ = ["load_frames"]
+def split_listing(data, split: str):
+    """The listing of ``split`` that :func:`load_frames` bins (its recordings' events, in the order of
+    its frames when no recording was skipped): ``read_events(i)``, ``sensor_size``, ``len``."""
+    if data.source == "tonic":
+        root = parse_source(str(data.root))[1] if str(data.root).startswith("tonic:") else data.root
+        return list_split(data.tonic_dataset, root, split, data.test_fraction)
+    root = data.root if data.root is not None else default_data_root(cache_dir=data.cache_dir)
+    return scan_split(root, split, skip_bad=data.skip_bad)
+
+
+__all__ = ["load_frames", "split_listing"]

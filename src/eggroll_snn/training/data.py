@@ -15,8 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from eggroll_snn.config import TrainConfig
-from eggroll_snn.data.source import load_frames
+from eggroll_snn.data.event_augment import EventTransform, augmented_copies
+from eggroll_snn.data.source import load_frames, split_listing
 from eggroll_snn.data.splits import held_out
+from eggroll_snn.errors import ConfigError
 
 
 class TrainingData(NamedTuple):
@@ -29,11 +31,15 @@ class TrainingData(NamedTuple):
     test_labels: np.ndarray  # (N_test,) int64, for the run folder's split record (the frames are read at the end)
 
 
-def prepare_data(config: TrainConfig, progress: bool = False) -> tuple[TrainingData, list[dict]]:
+def prepare_data(
+    config: TrainConfig, progress: bool = False, event_transform: EventTransform | None = None
+) -> tuple[TrainingData, list[dict]]:
     """The training and validation parts of ``config``'s data, and the recordings left out.
 
     The test split is read only after training, but its cache is built (or checked) here, so a
     bad recording or a full cache disk is found before the first generation, not after the last.
+    With ``train.augment_event_copies = K`` the training part is followed by K copies of it made
+    by ``event_transform`` (:func:`eggroll_snn.data.event_augment.augmented_copies`).
 
     Returns:
       ``(data, skipped)``: ``skipped`` lists the bad recordings ``data.skip_bad`` left out of
@@ -43,9 +49,21 @@ def prepare_data(config: TrainConfig, progress: bool = False) -> tuple[TrainingD
     frames, labels = load_frames(config.data, "train", progress=progress, skipped=skipped)
     _, test_labels = load_frames(config.data, "test", progress=progress, skipped=skipped)
     train_index, validation_index = held_out(labels, config.data, config.train.seed)
+    train_frames, train_labels = np.asarray(frames[train_index]), labels[train_index]
+    copies = config.train.augment_event_copies
+    if copies:
+        listing = split_listing(config.data, "train")
+        if len(listing) != len(frames):
+            raise ConfigError(
+                f"train.augment_event_copies = {copies}: {len(frames)} training recordings of {len(listing)} were readable "
+                "(data.skip_bad left some out); event copies need every recording readable"
+            )
+        extra = augmented_copies(listing, train_index, event_transform, copies, config.data.frame_config(), config.train.seed)
+        train_frames = np.concatenate([train_frames, extra])
+        train_labels = np.tile(train_labels, copies + 1)
     data = TrainingData(
-        train_frames=jnp.asarray(frames[train_index]),  # uint8, moved to the device once
-        train_labels=jnp.asarray(labels[train_index], jnp.int32),
+        train_frames=jnp.asarray(train_frames),  # uint8, moved to the device once
+        train_labels=jnp.asarray(train_labels, jnp.int32),
         validation_frames=jnp.asarray(frames[validation_index]),
         validation_labels=labels[validation_index],
         test_labels=np.asarray(test_labels),

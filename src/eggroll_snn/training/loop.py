@@ -24,6 +24,7 @@ import numpy as np
 
 from eggroll_snn import checkpoint, distributed, run_folder
 from eggroll_snn.config import TrainConfig, apply_overrides, options_missing_at_default
+from eggroll_snn.data import event_augment
 from eggroll_snn.data.source import load_frames
 from eggroll_snn.errors import CheckpointError, ConfigError, TrainingError
 from eggroll_snn.integer.grid import WeightGrid
@@ -120,7 +121,9 @@ def initial_state(
     return state, data_key
 
 
-def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
+def train(
+    config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True, event_transform=None
+) -> TrainResult:
     """Train the network of ``config`` with its method; write everything to ``run_dir``.
 
     Args:
@@ -132,6 +135,10 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         ``config.toml``. A decaying sigma or learning-rate schedule spans ``train.generations``, so
         a resume that changes it reshapes the schedule from the resumed generation on.
       progress: show a progress bar.
+      event_transform: a callable from events to events (e.g. a tonic transform) that makes
+        ``train.augment_event_copies`` extra copies of each training recording
+        (:mod:`eggroll_snn.data.event_augment`; 1 copy when that option is 0). Its description
+        is recorded in ``train.augment_event_transform``; a resume needs the same transform again.
 
     Returns:
       :class:`TrainResult` (the selected model and its test accuracy).
@@ -144,6 +151,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
       KeyboardInterrupt: after writing a checkpoint of the generations completed so far.
     """
     started = time.perf_counter()
+    config = with_event_transform(config, event_transform)
     run_dir = distributed.process_run_dir(run_dir)  # the run folder itself on one process
     run_folder.check_run_dir(config, run_dir, resume)
     network = config.network_config()
@@ -152,7 +160,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     population = PopulationEvaluation(config, network, method)  # device options checked before any file
     # A resumed run's state comes from its checkpoint; train.init_from only seeds a new run.
     state, data_key = initial_state(config, method, network, use_init_from=not resume)
-    data, skipped = prepare_data(config, progress=progress)
+    data, skipped = prepare_data(config, progress=progress, event_transform=event_transform)
     split_labels = {"train": np.asarray(data.train_labels), "validation": data.validation_labels, "test": data.test_labels}
     with population:
         objective = Objective(network, population.evaluate, config.train.fitness)
@@ -164,6 +172,33 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             config, run_dir, resume, progress, network, method, objective, population, state, data_key, data, skipped,
             split_labels, measured if budgeted else None,
         )
+
+
+def with_event_transform(config: TrainConfig, event_transform) -> TrainConfig:
+    """``config`` with the description of ``event_transform`` recorded (and 1 copy where none was set).
+
+    Raises:
+      ConfigError: copies without a transform (a CLI run, or a resume without it), a transform that
+        is not callable, or one other than the run recorded.
+    """
+    copies, recorded = config.train.augment_event_copies, config.train.augment_event_transform
+    if event_transform is None:
+        if copies:
+            used = f" (this run used {recorded})" if recorded else ""
+            raise ConfigError(
+                f"train.augment_event_copies = {copies} needs an event transform{used}: pass it from Python as "
+                "eggroll_snn.training.train(config, run_dir, event_transform=...), or set the option to 0"
+            )
+        return config
+    if not callable(event_transform):
+        raise ConfigError(f"event_transform: expected a callable from events to events, got {type(event_transform).__name__}")
+    description = event_augment.describe(event_transform)
+    if recorded is not None and recorded != description:
+        raise ConfigError(
+            f"event_transform: {description}, but train.augment_event_transform records {recorded}; "
+            "pass the transform the run was trained with"
+        )
+    return apply_overrides(config, {"train.augment_event_copies": copies or 1, "train.augment_event_transform": description})
 
 
 def _train_locked(
