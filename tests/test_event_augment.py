@@ -154,3 +154,13 @@ def test_copies_from_the_command_line_are_refused_in_one_line(tmp_path, capsys):
 def test_a_bad_copy_count_is_refused_naming_it(value, tmp_path, capsys):
     assert main(["train", *FAST, "--set", f"train.augment_event_copies={value}", "--out", str(tmp_path / "run")]) == 1
     assert "train.augment_event_copies" in one_error_line(capsys.readouterr().err)
+
+
+def test_cross_validation_passes_the_transform_to_every_fold(nmnist_small_root, tmp_path):
+    from eggroll_snn.training.crossval import cross_validate
+
+    config = _config(nmnist_small_root, **{"train.generations": 2})
+    result = cross_validate(config, 2, tmp_path / "cv", event_transform=drop_half)
+    for run in result["runs"]:
+        recorded = load_config(f"{run}/config.toml").train
+        assert (recorded.augment_event_copies, recorded.augment_event_transform) == (1, "test_event_augment.drop_half")

@@ -22,8 +22,13 @@ from eggroll_snn.training.loop import train
 RESULT_FILE = "crossval.json"
 
 
-def cross_validate(config: TrainConfig, folds: int, out_dir: str | Path, progress: bool = False) -> dict:
+def cross_validate(
+    config: TrainConfig, folds: int, out_dir: str | Path, progress: bool = False, event_transform=None
+) -> dict:
     """Train ``config`` on each of ``folds`` folds into ``out_dir/fold-<i>``; write and return the summary.
+
+    ``event_transform`` is passed to every fold's :func:`~eggroll_snn.training.train` (event-level
+    augmentation of its training part, :mod:`eggroll_snn.data.event_augment`).
 
     A fold whose run folder already holds a finished run is read, not trained again (a stopped
     cross-validation continues where it stopped).
@@ -42,7 +47,7 @@ def cross_validate(config: TrainConfig, folds: int, out_dir: str | Path, progres
         run_dir = out_dir / f"fold-{fold}"
         summary_path = run_dir / run_folder.SUMMARY_FILE
         if not summary_path.is_file():
-            train(fold_config, run_dir, progress=progress)
+            train(fold_config, run_dir, progress=progress, event_transform=event_transform)
         summary = json.loads(summary_path.read_text())
         accuracies.append(summary["best_validation_accuracy"])
         counts.append(_validation_count(run_dir))
