@@ -10,7 +10,9 @@
 #   5. time-budgeted runs (570 s, as a user runs them) with the fast forward of 2026-12-05:
 #      rank 1 at N = 1,024, 4,096 and 8,192 on seed 0 (budget-screen), then the chosen row on seeds 1
 #      and 2 at seed 0's generation count (budget-seeds-nN).
-#   bash benchmarks/cpu_defaults.sh OUT [defaults|defaults-r4|baseline|screen|rank1-seeds|budget-screen|budget-seeds-nN]...
+#   6. the defaults with event drops (train.augment_drop_event = 0.3): seed 0 time-budgeted, seeds 1
+#      and 2 at seed 0's generation count (budget-drop).
+#   bash benchmarks/cpu_defaults.sh OUT [defaults|defaults-r4|baseline|screen|rank1-seeds|budget-screen|budget-seeds-nN|budget-drop]...
 set -euo pipefail
 out=${1:?usage: cpu_defaults.sh OUT [part]...}; shift
 parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(defaults baseline screen)
@@ -51,6 +53,13 @@ ROWS
         eggroll-snn train --seed $seed --no-progress --rank 1 --population-size $population --generations "$generations" \
           --out "$out/budget-n$population-r1-s$seed" | tail -1
       done ;;
-    *) echo "cpu_defaults.sh: unknown part $part (defaults, defaults-r4, baseline, screen, rank1-seeds, budget-screen or budget-seeds-nN)" >&2; exit 2 ;;
+    budget-drop)
+      drop=(--set train.augment_drop_event=0.3)
+      eggroll-snn train --seed 0 --no-progress "${drop[@]}" --out "$out/budget-drop0.3-s0" | tail -1
+      generations=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['generations'])" "$out/budget-drop0.3-s0/budget.json")
+      for seed in 1 2; do
+        eggroll-snn train --seed $seed --no-progress "${drop[@]}" --generations "$generations" --out "$out/budget-drop0.3-s$seed" | tail -1
+      done ;;
+    *) echo "cpu_defaults.sh: unknown part $part (defaults, defaults-r4, baseline, screen, rank1-seeds, budget-screen, budget-seeds-nN or budget-drop)" >&2; exit 2 ;;
   esac
 done
