@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eggroll_snn.data.frames import FrameConfig, events_to_frames
+from eggroll_snn.data.frames import FrameConfig, cached_frames
 from eggroll_snn.data.layout import NUM_CLASSES, SplitFiles, scan_split
 from eggroll_snn.errors import CacheError, ConfigError, DataFormatError
 
@@ -279,8 +279,7 @@ def _fill_rows(files: SplitFiles, config: FrameConfig, frames_path: Path, first_
             source = files.source(index)
             failed.append((first_row + index, source, str(error).removeprefix(f"{source}: ")))
             continue
-        frames = events_to_frames(events, config, files.sensor_size)
-        out[first_row + index] = frames if config.binarize else np.minimum(frames, 255)
+        out[first_row + index] = cached_frames(events, config, files.sensor_size)
     out.flush()
     del out
     return failed

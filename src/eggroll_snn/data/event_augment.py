@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from eggroll_snn.data.events import EVENT_DTYPE
-from eggroll_snn.data.frames import FrameConfig, events_to_frames
+from eggroll_snn.data.frames import FrameConfig, cached_frames
 from eggroll_snn.errors import ConfigError
 
 EventTransform = Callable[[np.ndarray], np.ndarray]
@@ -91,8 +91,7 @@ def augmented_copies(
         for copy in range(copies):
             with seeded_numpy(seed, copy, row):
                 moved = transformed_events(events, transform, sensor_size)
-            frames = events_to_frames(moved, frame_config, sensor_size)
-            out[copy * len(rows) + index] = frames if frame_config.binarize else np.minimum(frames, 255)
+            out[copy * len(rows) + index] = cached_frames(moved, frame_config, sensor_size)
     return out
 
 

@@ -218,3 +218,11 @@ def events_to_frames(
     if config.binarize:
         return (counts > 0).astype(np.uint8)
     return counts.astype(np.int16)
+
+
+def cached_frames(
+    events: np.ndarray, config: FrameConfig = FrameConfig(), sensor_size: tuple[int, int, int] = SENSOR_SIZE
+) -> np.ndarray:
+    """:func:`events_to_frames` as the frame cache and training hold them: uint8, counts capped at 255."""
+    frames = events_to_frames(events, config, sensor_size)
+    return frames if config.binarize else np.minimum(frames, 255).astype(np.uint8)
