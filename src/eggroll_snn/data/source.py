@@ -33,8 +33,27 @@ def load_frames(
     Returns:
       ``(frames (N, T, P, H', W') uint8 memory map, labels (N,) int64)``.
     """
-    root = data_root if data_root is not None else data.root
+    root = data_root_folder(data, data_root)
     if data.source == "tonic":  # any data set tonic reads (data/tonic_source.py)
+        return load_tonic_split(
+            data.tonic_dataset, root, split, data.frame_config(), data.num_classes,
+            data.test_fraction, data.cache_dir, progress, data.skip_bad, skipped,
+        )
+    return load_split_frames(
+        root, split, data.frame_config(), cache_dir=data.cache_dir, progress=progress,
+        skip_bad=data.skip_bad, skipped=skipped,
+    )
+
+
+def data_root_folder(data, data_root: str | Path | None = None):
+    """The folder the recordings of ``data`` are read from: ``data_root`` (or ``data.root``) with a
+    ``tonic:<Name>:`` prefix removed, or the built-in simulated N-MNIST's (built on first use).
+
+    Raises:
+      ConfigError: a ``tonic:<Name>:<folder>`` root naming another data set than the run's.
+    """
+    root = data_root if data_root is not None else data.root
+    if data.source == "tonic":
         if str(root).startswith("tonic:"):  # evaluate --data tonic:<Name>:<folder>
             name, root = parse_source(str(root))
             if name != data.tonic_dataset:
@@ -42,26 +61,17 @@ def load_frames(
                     f"--data {data_root}: this run was trained on {data.tonic_dataset}, not {name}; "
                     f"give a folder holding {data.tonic_dataset}/"
                 )
-        return load_tonic_split(
-            data.tonic_dataset, root, split, data.frame_config(), data.num_classes,
-            data.test_fraction, data.cache_dir, progress, data.skip_bad, skipped,
-        )
-    if root is None:
-        root = default_data_root(cache_dir=data.cache_dir)
-    return load_split_frames(
-        root, split, data.frame_config(), cache_dir=data.cache_dir, progress=progress,
-        skip_bad=data.skip_bad, skipped=skipped,
-    )
+        return root
+    return root if root is not None else default_data_root(cache_dir=data.cache_dir)
 
 
 def split_listing(data, split: str):
     """The listing of ``split`` that :func:`load_frames` bins (its recordings' events, in the order of
     its frames when no recording was skipped): ``read_events(i)``, ``sensor_size``, ``len``."""
+    root = data_root_folder(data)
     if data.source == "tonic":
-        root = parse_source(str(data.root))[1] if str(data.root).startswith("tonic:") else data.root
         return list_split(data.tonic_dataset, root, split, data.test_fraction)
-    root = data.root if data.root is not None else default_data_root(cache_dir=data.cache_dir)
     return scan_split(root, split, skip_bad=data.skip_bad)
 
 
-__all__ = ["load_frames", "split_listing"]
+__all__ = ["data_root_folder", "load_frames", "split_listing"]
