@@ -12,21 +12,29 @@
 #      and 2 at seed 0's generation count (budget-seeds-nN).
 #   6. the defaults with event drops (train.augment_drop_event = 0.3): seed 0 time-budgeted, seeds 1
 #      and 2 at seed 0's generation count (budget-drop).
-#   bash benchmarks/cpu_defaults.sh OUT [defaults|defaults-r4|baseline|screen|rank1-seeds|budget-screen|budget-seeds-nN|budget-drop]...
+#   7. regularisers at the defaults' length (22,320 generations, what the budget fixed for the
+#      defaults on a 2-core AMD EPYC), seed 0, test split not read (option selection): sigma 0.1
+#      and 0.2, weight decay 0.1, and the defaults with every checkpoint kept (for
+#      benchmarks/checkpoint_average.py) (regularise); then sigma 0.1 on seeds 1 and 2 (test read)
+#      and the defaults on seeds 1 and 2 (test not read) for their validation curves (sigma-seeds).
+#      benchmarks/runs_table.py OUT/reg-* prints the table.
+#   bash benchmarks/cpu_defaults.sh OUT [defaults|defaults-r4|baseline|screen|rank1-seeds|budget-screen|budget-seeds-nN|budget-drop|regularise|sigma-seeds]...
 set -euo pipefail
 out=${1:?usage: cpu_defaults.sh OUT [part]...}; shift
 parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(defaults baseline screen)
+# Every part but "defaults" was measured with sigma 0.05, the default before 2026-12-06: it is pinned.
+old=(--sigma 0.05)
 for part in "${parts[@]}"; do
   case $part in
     defaults)
       for seed in 0 1 2; do eggroll-snn train --seed $seed --no-progress --out "$out/default-s$seed" | tail -1; done ;;
     defaults-r4)  # the defaults before 2026-12-05 (rank 4)
-      for seed in 0 1 2; do eggroll-snn train --seed $seed --no-progress --rank 4 --out "$out/default-r4-s$seed" | tail -1; done ;;
+      for seed in 0 1 2; do eggroll-snn train "${old[@]}" --seed $seed --no-progress --rank 4 --out "$out/default-r4-s$seed" | tail -1; done ;;
     baseline)
       for seed in 0 1 2; do eggroll-snn baseline --set train.seed=$seed | tail -1; done ;;
     screen)
       while read -r name population batch rank generations; do
-        eggroll-snn train --seed 0 --no-progress --population-size "$population" --batch-size "$batch" --rank "$rank" \
+        eggroll-snn train "${old[@]}" --seed 0 --no-progress --population-size "$population" --batch-size "$batch" --rank "$rank" \
           --generations "$generations" --out "$out/screen-$name" | tail -1
       done <<'ROWS'
 n1024-b128-r1 1024 128 1 8000
@@ -37,12 +45,12 @@ ROWS
       ;;
     rank1-seeds)
       for seed in 1 2; do
-        eggroll-snn train --seed $seed --no-progress --population-size 1024 --batch-size 128 --rank 1 --generations 8000 \
+        eggroll-snn train "${old[@]}" --seed $seed --no-progress --population-size 1024 --batch-size 128 --rank 1 --generations 8000 \
           --out "$out/screen-n1024-b128-r1-s$seed" | tail -1
       done ;;
     budget-screen)
       for population in 1024 4096 8192; do
-        eggroll-snn train --seed 0 --no-progress --rank 1 --population-size $population --out "$out/budget-n$population-r1-s0" | tail -1
+        eggroll-snn train "${old[@]}" --seed 0 --no-progress --rank 1 --population-size $population --out "$out/budget-n$population-r1-s0" | tail -1
       done ;;
     budget-seeds-n*)  # N: a population of budget-screen
       # Seeds 1 and 2 at the generation count seed 0's budget fixed (its budget.json), so that a
@@ -50,16 +58,31 @@ ROWS
       population=${part#budget-seeds-n}
       generations=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['generations'])" "$out/budget-n$population-r1-s0/budget.json")
       for seed in 1 2; do
-        eggroll-snn train --seed $seed --no-progress --rank 1 --population-size $population --generations "$generations" \
+        eggroll-snn train "${old[@]}" --seed $seed --no-progress --rank 1 --population-size $population --generations "$generations" \
           --out "$out/budget-n$population-r1-s$seed" | tail -1
       done ;;
     budget-drop)
       drop=(--set train.augment_drop_event=0.3)
-      eggroll-snn train --seed 0 --no-progress "${drop[@]}" --out "$out/budget-drop0.3-s0" | tail -1
+      eggroll-snn train "${old[@]}" --seed 0 --no-progress "${drop[@]}" --out "$out/budget-drop0.3-s0" | tail -1
       generations=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['generations'])" "$out/budget-drop0.3-s0/budget.json")
       for seed in 1 2; do
-        eggroll-snn train --seed $seed --no-progress "${drop[@]}" --generations "$generations" --out "$out/budget-drop0.3-s$seed" | tail -1
+        eggroll-snn train "${old[@]}" --seed $seed --no-progress "${drop[@]}" --generations "$generations" --out "$out/budget-drop0.3-s$seed" | tail -1
       done ;;
-    *) echo "cpu_defaults.sh: unknown part $part (defaults, defaults-r4, baseline, screen, rank1-seeds, budget-screen, budget-seeds-nN or budget-drop)" >&2; exit 2 ;;
+    regularise)
+      length=(--generations 22320 --no-progress --set train.evaluate_test=false)
+      eggroll-snn train --seed 0 "${length[@]}" --sigma 0.1 --out "$out/reg-sigma0.1-s0" | tail -1
+      eggroll-snn train --seed 0 "${length[@]}" --sigma 0.2 --out "$out/reg-sigma0.2-s0" | tail -1
+      eggroll-snn train "${old[@]}" --seed 0 "${length[@]}" --set strategy.weight_decay=0.1 --out "$out/reg-wd0.1-s0" | tail -1
+      eggroll-snn train "${old[@]}" --seed 0 "${length[@]}" --set train.keep_checkpoints=1000 --out "$out/reg-defaults-s0" | tail -1
+      python3 benchmarks/checkpoint_average.py "$out/reg-defaults-s0" ;;
+    sigma-seeds)
+      for seed in 1 2; do
+        eggroll-snn train --seed $seed --generations 22320 --no-progress --sigma 0.1 --out "$out/reg-sigma0.1-s$seed" | tail -1
+      done
+      for seed in 1 2; do
+        eggroll-snn train "${old[@]}" --seed $seed --generations 22320 --no-progress --set train.evaluate_test=false \
+          --out "$out/reg-defaults-s$seed" | tail -1
+      done ;;
+    *) echo "cpu_defaults.sh: unknown part $part (defaults, defaults-r4, baseline, screen, rank1-seeds, budget-screen, budget-seeds-nN, budget-drop, regularise or sigma-seeds)" >&2; exit 2 ;;
   esac
 done
