@@ -12,7 +12,7 @@
 set -euo pipefail
 out=${1:?usage: accuracy_ladder.sh OUT_DIR [extra train options...]}
 shift
-extra=(--set network.readout_beta=0.9 --set data.num_time_bins=8 --set strategy.rank=4 "$@")  # the leaky read-out, 8 bins and rank 4 the ladder was measured with
+extra=(--set network.readout_beta=0.9 --set data.num_time_bins=8 --set strategy.rank=4 --set strategy.sigma=0.05 "$@")  # the leaky read-out, 8 bins, rank 4 and sigma 0.05 the ladder was measured with
 train=(${EGGROLL_SNN_TRAIN:-eggroll-snn train})
 mkdir -p "$out/runs"
 printf 'step\tmethod\thidden\tpopulation\taugment_shift\tgenerations\tbest_validation\ttest\ts_per_generation\twall_s\n' > "$out/ladder.tsv"

@@ -60,13 +60,13 @@ def test_configs_folder_default_toml_lists_every_option():
 
 def test_configs_folder_simulated_best_toml_is_the_ladders_population_step():
     # benchmarks/accuracy_ladder.sh's step s1: 1,024 members and 3,000 generations with the leaky
-    # read-out, the 8 time bins and the rank 4 that the ladder passes to every step.
+    # read-out, the 8 time bins, the rank 4 and the sigma 0.05 that the ladder passes to every step.
     config = load(CONFIGS / "simulated-best.toml")
     assert config == apply_overrides(
         TrainConfig(),
         {
             "data.num_time_bins": 8, "strategy.population_size": 1024, "train.generations": 3000,
-            "network.readout_beta": 0.9, "strategy.rank": 4,
+            "network.readout_beta": 0.9, "strategy.rank": 4, "strategy.sigma": 0.05,
         },
     )
     ladder = (CONFIGS.parent / "benchmarks" / "accuracy_ladder.sh").read_text()
