@@ -11,7 +11,7 @@
 set -euo pipefail
 out=${1:?usage: default_options.sh OUT_DIR}
 mkdir -p "$out"
-short=(--no-progress --rank 4 --generations 500 --set network.readout_beta=0.9
+short=(--no-progress --rank 4 --sigma 0.05 --generations 500 --set network.readout_beta=0.9
        --set data.num_time_bins=4 --set strategy.population_size=1024)
 # name, then the settings that make the row (the hidden width is in every row)
 rows=("none                 network.hidden_sizes=[128]"
