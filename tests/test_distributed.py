@@ -158,10 +158,17 @@ def test_sharded_run_logs_the_single_device_metrics(child):
     one, sharded = _metrics(out_dir / "one"), _metrics(out_dir / "sharded")
     assert [line["generation"] for line in sharded] == list(range(1, 9))
     # Each member's loss is formed inside its chunk, and the chunks have the same shapes on one
-    # device and on four: every logged number is the same to the last bit.
-    assert [{k: v for k, v in a.items() if k not in TIMING_FIELDS} for a in one] == [
-        {k: v for k, v in b.items() if k not in TIMING_FIELDS} for b in sharded
-    ]
+    # device and on four; as the parameters' test says, a member's loss may still differ in its
+    # last bit or two (at sigma 0.1 one generation's best fitness did), so floats agree to 2 ulp
+    # and everything else (generations, counts, schedules) exactly.
+    assert len(one) == len(sharded)
+    for a, b in zip(one, sharded):
+        assert a.keys() == b.keys()
+        for key in a.keys() - set(TIMING_FIELDS):
+            if isinstance(a[key], float):
+                np.testing.assert_allclose(b[key], a[key], rtol=2.5e-7, atol=0, err_msg=key)
+            else:
+                assert b[key] == a[key], key
 
 
 def test_only_the_member_results_and_the_checksums_cross_devices(child):

@@ -167,7 +167,7 @@ def test_integer_strategy_puts_every_member_on_the_integer_grid():
     # The update is EGGROLL's estimator over exactly these integer members.
     fitness = jnp.linspace(-1.0, 1.0, 16)
     direction = jax.jit(strategy.ascent_direction)(state, fitness)["layers"][0]["weight"]
-    sigma = 0.05
+    sigma = strategy.sigma
     expected = sum(
         float(fitness[i]) * np.sign(float(weight.scale[i])) * np.asarray(weight.a[i]) @ np.asarray(weight.b[i]).T
         for i in range(16)
