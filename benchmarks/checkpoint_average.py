@@ -23,7 +23,7 @@ import numpy as np
 
 from eggroll_snn import checkpoint
 from eggroll_snn import config as config_module
-from eggroll_snn.scoring import mean_cross_entropy, predict_logits
+from eggroll_snn.scoring import accuracy_report, mean_cross_entropy, predict_logits
 from eggroll_snn.training import step as step_module
 from eggroll_snn.training.data import prepare_data
 from eggroll_snn.training.loop import initial_state
@@ -50,7 +50,8 @@ def main() -> None:
 
     def score(params) -> tuple[float, float]:
         logits = predict_logits(params, data.validation_frames, network, config.train.eval_batch_size)
-        return float((logits.argmax(axis=1) == labels).mean()), mean_cross_entropy(logits, labels)
+        accuracy = accuracy_report(logits.argmax(axis=1), labels, network.num_classes)["accuracy"]  # the trainer's own figure
+        return accuracy, mean_cross_entropy(logits, labels)
 
     generations, params = checkpoint_params(run, config)
     rows = []

@@ -160,7 +160,7 @@ def test_sharded_run_logs_the_single_device_metrics(child):
     # Each member's loss is formed inside its chunk, and the chunks have the same shapes on one
     # device and on four; as the parameters' test says, a member's loss may still differ in its
     # last bit or two (at sigma 0.1 one generation's best fitness did), so floats agree to 2 ulp
-    # and everything else (generations, counts, schedules) exactly.
+    # (sigma and learning rate included) and the generations and counts exactly.
     assert len(one) == len(sharded)
     for a, b in zip(one, sharded):
         assert a.keys() == b.keys()
